@@ -1,0 +1,39 @@
+"""The ``broker`` console command. Subcommand groups register here; each lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from broker import __version__
+from broker.cli import schema
+
+app = typer.Typer(
+    name="broker",
+    help="Elastic quota scheduler and YARN-on-Kubernetes resource broker: lends the spare capacity of online "
+    "fleets to offline work. Start with `broker simulate`.",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"broker {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Elastic quota scheduler and YARN-on-Kubernetes resource broker."""
+
+
+app.command("schema")(schema.schema)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,80 @@
+"""Offline demand, grouped into classes of identical containers.
+
+A ``DemandClass`` is what a team wants placed: ``count`` containers of one ``shape``, with the properties placement
+must respect. Grouping identical containers into classes keeps the placement model small (200 classes, not 100,000
+containers) and is exact, because identical containers are interchangeable.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from broker.errors import InputError
+from broker.model.inventory import NAME_PATTERN
+from broker.model.resources import Resources
+
+
+class Sink(str, Enum):
+    """Which scheduler runs a class's containers: YARN NodeManagers or Kubernetes batch pods."""
+
+    YARN = "yarn"
+    KUBERNETES = "kubernetes"
+
+
+class DemandClass(BaseModel):
+    """``count`` identical offline containers wanted by ``team``.
+
+    - ``needs_disk``: the containers write shuffle data locally, so they need a ``disk`` node, unless
+      ``remote_shuffle`` says a remote shuffle service takes it;
+    - ``is_am``: ApplicationMasters / Spark drivers, placed only on ``stable`` capacity;
+    - ``data_site`` / ``read_mbps``: where the input data lives and how fast one container reads it; computing at
+      another site costs that much bandwidth on the link between the two.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    team: str = Field(pattern=NAME_PATTERN)
+    shape: Resources
+    count: int = Field(ge=0, le=10_000_000)
+    needs_disk: bool = False
+    remote_shuffle: bool = False
+    is_am: bool = False
+    data_site: str | None = None
+    read_mbps: int = Field(0, ge=0, le=100_000)
+    priority: int = Field(0, ge=-1_000_000, le=1_000_000)
+    sink: Sink = Sink.YARN
+
+    @model_validator(mode="after")
+    def _shape_is_positive(self) -> Self:
+        if self.shape.cpu_milli == 0 and self.shape.memory_mib == 0:
+            raise InputError("shape", "a container must ask for some cpu or memory")
+        return self
+
+    @property
+    def requires_disk(self) -> bool:
+        """True when the class may only run on ``disk`` nodes."""
+        return self.needs_disk and not self.remote_shuffle
+
+
+class Demand(BaseModel):
+    """A demand document: every class, names unique."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    classes: tuple[DemandClass, ...] = Field(default=(), max_length=100_000)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        seen: set[str] = set()
+        for i, item in enumerate(self.classes):
+            if item.name in seen:
+                raise InputError(f"classes[{i}].name", f"duplicate class name {item.name!r}")
+            seen.add(item.name)
+        return self
+
+
+__all__ = ["Demand", "DemandClass", "Sink"]
