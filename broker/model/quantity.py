@@ -10,6 +10,7 @@ cpu       millicores  ``4000m``, ``4``, ``1.5``, ``0.25``, ``2e3m``; bare number
 memory    MiB         ``8Gi``, ``512Mi``, ``1G``, ``1073741824``; bare numbers are bytes, as in Kubernetes
 disk      GiB         ``100Gi``, ``1Ti``, ``500G``; bare numbers are bytes
 network   Mbit/s      ``10G``, ``25000M``, ``1000``; bare numbers are Mbit/s (a NIC is sold in bits)
+gpu       devices     ``1``, ``8``; whole devices only
 ========  ==========  =========================================================
 
 A quantity that is not a whole number of the unit is rounded *up* (Kubernetes rounds CPU up to 1m the same way):
@@ -64,6 +65,7 @@ class Dimension(str, Enum):
     MEMORY = "memory"
     DISK = "disk"
     NETWORK = "network"
+    GPU = "gpu"
 
     @property
     def unit(self) -> Decimal:
@@ -76,6 +78,7 @@ _UNIT = {
     Dimension.MEMORY: Decimal(2**20),  # MiB
     Dimension.DISK: Decimal(2**30),  # GiB
     Dimension.NETWORK: Decimal("1e6"),  # Mbit/s, quantity base unit is bit/s ...
+    Dimension.GPU: Decimal(1),  # whole devices
 }
 # ... except that a bare network number is already Mbit/s (nobody writes NIC speeds in bits).
 _BARE_NETWORK_UNIT = Decimal(1)
@@ -140,6 +143,8 @@ def format_quantity(amount: int, dimension: Dimension) -> str:
         return str(amount // 1000) if amount % 1000 == 0 else f"{amount}m"
     if dimension is Dimension.NETWORK:
         return f"{amount // 1000}G" if amount % 1000 == 0 and amount else str(amount)
+    if dimension is Dimension.GPU:
+        return str(amount)
     if dimension is Dimension.DISK:
         return f"{amount // 1024}Ti" if amount % 1024 == 0 and amount else f"{amount}Gi"
     if amount % 1024 == 0 and amount:
@@ -157,7 +162,9 @@ def sat_sub(a: int, b: int) -> int:
     return UNLIMITED if a >= UNLIMITED else max(a - b, 0)
 
 
-_EXAMPLE = {Dimension.CPU: "4000m", Dimension.MEMORY: "8Gi", Dimension.DISK: "100Gi", Dimension.NETWORK: "10G"}
-_EXAMPLE_2 = {Dimension.CPU: "1.5", Dimension.MEMORY: "512Mi", Dimension.DISK: "1Ti", Dimension.NETWORK: "1000"}
+_EXAMPLE = {Dimension.CPU: "4000m", Dimension.MEMORY: "8Gi", Dimension.DISK: "100Gi", Dimension.NETWORK: "10G",
+            Dimension.GPU: "1"}
+_EXAMPLE_2 = {Dimension.CPU: "1.5", Dimension.MEMORY: "512Mi", Dimension.DISK: "1Ti", Dimension.NETWORK: "1000",
+              Dimension.GPU: "8"}
 
 __all__ = ["UNLIMITED", "Dimension", "format_quantity", "parse_quantity", "sat_add", "sat_sub"]

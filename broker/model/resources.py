@@ -1,12 +1,12 @@
 """Resource vectors: exact, immutable, saturating.
 
 ``Resources`` is the one value type for every amount of compute the broker moves around: node capacity, lendable
-capacity, a container's shape, a team's quota. Its four dimensions are integers (see ``quantity``), arithmetic never
+capacity, a container's shape, a team's quota. Its five dimensions are integers (see ``quantity``), arithmetic never
 goes below zero and saturates at ``UNLIMITED``, and it is frozen so that a plan built from it cannot change under a
 reader.
 
 Input accepts either the exact field names (``cpu_milli: 4000``) or the familiar Kubernetes keys with quantities
-(``cpu: "4"``, ``memory: "8Gi"``, ``disk: "100Gi"``, ``network: "10G"``). Output (``for_storage``) uses the exact
+(``cpu: "4"``, ``memory: "8Gi"``, ``disk: "100Gi"``, ``network: "10G"``, ``gpu: 1``). Output (``for_storage``) uses the exact
 names, so that a round trip is lossless.
 """
 
@@ -20,12 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from broker.errors import InputError
 from broker.model.quantity import UNLIMITED, Dimension, format_quantity, parse_quantity, sat_add, sat_sub
 
-_FRIENDLY = {"cpu": Dimension.CPU, "memory": Dimension.MEMORY, "disk": Dimension.DISK, "network": Dimension.NETWORK}
-_EXACT = {"cpu_milli": "cpu", "memory_mib": "memory", "disk_gib": "disk", "network_mbps": "network"}
+_FRIENDLY = {"cpu": Dimension.CPU, "memory": Dimension.MEMORY, "disk": Dimension.DISK, "network": Dimension.NETWORK,
+             "gpu": Dimension.GPU}
+_EXACT = {"cpu_milli": "cpu", "memory_mib": "memory", "disk_gib": "disk", "network_mbps": "network", "gpu": "gpu"}
 
 
 class Resources(BaseModel):
-    """An amount of compute in every dimension the broker plans: CPU, memory, local disk and network bandwidth."""
+    """An amount of compute in every dimension the broker plans: CPU, memory, local disk, network bandwidth, GPUs."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -33,8 +34,9 @@ class Resources(BaseModel):
     memory_mib: int = Field(0, ge=0, le=UNLIMITED, description="Memory in MiB.")
     disk_gib: int = Field(0, ge=0, le=UNLIMITED, description="Local disk in GiB.")
     network_mbps: int = Field(0, ge=0, le=UNLIMITED, description="Network bandwidth in Mbit/s.")
+    gpu: int = Field(0, ge=0, le=UNLIMITED, description="Whole GPU devices.")
 
-    FIELDS: ClassVar[tuple[str, ...]] = ("cpu_milli", "memory_mib", "disk_gib", "network_mbps")
+    FIELDS: ClassVar[tuple[str, ...]] = ("cpu_milli", "memory_mib", "disk_gib", "network_mbps", "gpu")
 
     @model_validator(mode="before")
     @classmethod
@@ -44,9 +46,9 @@ class Resources(BaseModel):
             return data
         out: dict[str, Any] = {}
         for key, value in data.items():
-            if key in _FRIENDLY:
+            if key in _FRIENDLY and not (key == "gpu" and isinstance(value, int)):
                 exact = _field_of(_FRIENDLY[key])
-                if exact in data:
+                if exact != key and exact in data:
                     raise InputError(key, f"give either '{key}' or '{exact}', not both")
                 out[exact] = parse_quantity(value, _FRIENDLY[key], key)
             elif key in _EXACT and isinstance(value, str):
@@ -58,15 +60,17 @@ class Resources(BaseModel):
     # --- named constructors -------------------------------------------------------------------------------------
 
     @classmethod
-    def of(cls, cpu: object = 0, memory: object = 0, disk: object = 0, network: object = 0) -> Resources:
+    def of(cls, cpu: object = 0, memory: object = 0, disk: object = 0, network: object = 0,
+           gpu: object = 0) -> Resources:
         """Build from quantities: ``Resources.of(cpu="2", memory="4Gi")``."""
-        return cls.model_validate({"cpu": cpu, "memory": memory, "disk": disk, "network": network})
+        return cls.model_validate({"cpu": cpu, "memory": memory, "disk": disk, "network": network, "gpu": gpu})
 
     @classmethod
-    def exact(cls, cpu_milli: int = 0, memory_mib: int = 0, disk_gib: int = 0, network_mbps: int = 0) -> Resources:
+    def exact(cls, cpu_milli: int = 0, memory_mib: int = 0, disk_gib: int = 0, network_mbps: int = 0,
+              gpu: int = 0) -> Resources:
         """Build from integers already in the broker's units, without re-validation (hot paths, arithmetic)."""
         return cls.model_construct(
-            cpu_milli=cpu_milli, memory_mib=memory_mib, disk_gib=disk_gib, network_mbps=network_mbps
+            cpu_milli=cpu_milli, memory_mib=memory_mib, disk_gib=disk_gib, network_mbps=network_mbps, gpu=gpu
         )
 
     @classmethod
@@ -88,11 +92,12 @@ class Resources(BaseModel):
     # --- arithmetic ---------------------------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[int]:  # type: ignore[override]
-        """The four amounts in ``FIELDS`` order (pydantic's field iteration is replaced on purpose)."""
+        """The five amounts in ``FIELDS`` order (pydantic's field iteration is replaced on purpose)."""
         yield self.cpu_milli
         yield self.memory_mib
         yield self.disk_gib
         yield self.network_mbps
+        yield self.gpu
 
     def __add__(self, other: Resources) -> Resources:
         return Resources.exact(*(sat_add(a, b) for a, b in zip(self, other, strict=True)))
@@ -147,13 +152,13 @@ class Resources(BaseModel):
 ZERO = Resources()
 """No resources at all."""
 
-UNBOUNDED = Resources.exact(UNLIMITED, UNLIMITED, UNLIMITED, UNLIMITED)
+UNBOUNDED = Resources.exact(UNLIMITED, UNLIMITED, UNLIMITED, UNLIMITED, UNLIMITED)
 """No cap in any dimension."""
 
 
 def _field_of(dimension: Dimension) -> str:
     return {Dimension.CPU: "cpu_milli", Dimension.MEMORY: "memory_mib", Dimension.DISK: "disk_gib",
-            Dimension.NETWORK: "network_mbps"}[dimension]
+            Dimension.NETWORK: "network_mbps", Dimension.GPU: "gpu"}[dimension]
 
 
 def total(items: Iterator[Resources] | list[Resources] | tuple[Resources, ...]) -> Resources:
