@@ -5,7 +5,11 @@ from __future__ import annotations
 import typer
 
 from broker import __version__
+from broker.cli import plan as plan_cli
+from broker.cli import quota as quota_cli
 from broker.cli import schema
+from broker.cli import serve as serve_cli
+from broker.cli import yarn as yarn_cli
 
 app = typer.Typer(
     name="broker",
@@ -32,6 +36,11 @@ def _root(
 
 
 app.command("schema")(schema.schema)
+app.add_typer(serve_cli.app, name="serve")
+app.add_typer(quota_cli.app, name="quota")
+app.add_typer(yarn_cli.app, name="yarn")
+app.command("plan")(plan_cli.plan)
+app.add_typer(plan_cli.bench_app, name="bench")
 
 
 def main() -> None:

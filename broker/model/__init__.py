@@ -2,10 +2,11 @@
 document handed to ``validation``."""
 
 from broker.model.demand import Demand, DemandClass, Sink
-from broker.model.inventory import Cluster, ClusterKind, Inventory, Link, Node, Site, SiteKind
+from broker.model.inventory import NAME_PATTERN, Cluster, ClusterKind, Inventory, Link, Node, Site, SiteKind
 from broker.model.plan import (
     Binding,
     Explanation,
+    LinkUse,
     NodePlan,
     Placement,
     Plan,
@@ -19,6 +20,7 @@ from broker.model.resources import UNBOUNDED, ZERO, Resources, total
 from broker.model.validation import describe, load, parse, read_document
 
 __all__ = [
+    "NAME_PATTERN",
     "UNBOUNDED",
     "UNLIMITED",
     "ZERO",
@@ -31,6 +33,7 @@ __all__ = [
     "Explanation",
     "Inventory",
     "Link",
+    "LinkUse",
     "Node",
     "NodePlan",
     "Placement",

@@ -70,6 +70,19 @@ class TeamPlan(BaseModel):
     placed: Resources = ZERO
     placed_by_site: dict[str, Resources] = Field(default_factory=dict)
     binding: TeamBinding = TeamBinding()
+    placed_by_cluster: dict[str, Resources] = Field(default_factory=dict)
+
+
+class LinkUse(BaseModel):
+    """Bandwidth on one site link: its capacity, what online traffic uses and what the plan's offline reads add."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    a: str
+    b: str
+    capacity_mbps: int = Field(ge=0)
+    online_used_mbps: int = Field(0, ge=0)
+    offline_mbps: int = Field(0, ge=0)
 
 
 class Binding(str, Enum):
@@ -131,11 +144,13 @@ class Plan(BaseModel):
     teams: tuple[TeamPlan, ...] = ()
     unmet: tuple[Explanation, ...] = ()
     solve: SolveReport = SolveReport(status=SolveStatus.EMPTY)
+    links: tuple[LinkUse, ...] = ()
 
 
 __all__ = [
     "Binding",
     "Explanation",
+    "LinkUse",
     "NodePlan",
     "Placement",
     "Plan",

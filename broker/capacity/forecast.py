@@ -1,0 +1,130 @@
+"""The broker's spare-capacity estimator: lend against a forecast of the coming peak, not the last sample.
+
+For each node and each of CPU and memory (dimension ``d``), at time ``t``, with look-ahead ``H``::
+
+    recent(t)   = max of samples in [t - R, t]                               the recent peak
+    season(t)   = max over k in {1, 2} days of
+                  [ max of samples in [t - k*DAY, t - k*DAY + H]             what the same hour did before
+                    + (mean[t - L, t] - mean[t - k*DAY - L, t - k*DAY]) ]    shifted by today's level vs then
+    trend(t)    = last sample + max(slope of the last 2L, 0) * H             a rising load keeps rising (H <= 1 h)
+    forecast(t) = max(recent, season, trend)
+    margin(t)   = floor * capacity + spike * max over the last day of (bucket peak - bucket mean)
+    lendable(t) = capacity * threshold - forecast - margin - reserve,   clipped at 0
+    stable(t)   = capacity * threshold - max(forecast, peak of the next 24 h a day ago, shifted) - margin - reserve
+
+The thresholds (85% CPU, 90% memory by default) are the node's *safe limit*: above it online work is hurt. The
+safety invariant, property-tested: ``lendable <= capacity * threshold - forecast - reserve`` for every node, and a
+node whose newest sample is older than ``stale_after_s`` lends nothing at all (stale metrics lend less, never more).
+
+**Stretch.** CPU is compressible (an offline container that wants more CPU is throttled, not killed); memory is not.
+When memory is left over because CPU is the bottleneck for the offline demand's shape (``cpu_per_gib`` cores per
+GiB), the CPU offered is stretched so that the leftover memory can be used: by up to ``stretch_max``, and never so far
+that the CPU offline containers really use (``offline_cpu_usage`` of what they ask for, measured) exceeds the safe
+amount. Memory is never stretched. With ``offline_cpu_usage = 1`` nothing is stretched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from broker.capacity.estimate import Fleet, Lendable, clamp_nonnegative
+from broker.capacity.history import DAY_S, FloatArray, IntArray, UsageHistory
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    """Tuning of the forecasting estimator. Defaults are the ones measured in ``docs/benchmarks.md``."""
+
+    cpu_threshold: float = 0.85
+    memory_threshold: float = 0.90
+    horizon_s: float = 3600.0
+    recent_s: float = 1800.0
+    level_s: float = 1800.0
+    floor_fraction: float = 0.03
+    spike_factor: float = 0.5
+    stale_after_s: float = 60.0
+    cpu_per_gib: float = 0.5
+    offline_cpu_usage: float = 1.0
+    stretch_max: float = 0.25
+
+    def __post_init__(self) -> None:
+        for name in ("cpu_threshold", "memory_threshold", "floor_fraction", "offline_cpu_usage"):
+            value = getattr(self, name)
+            if not 0.0 < value <= 1.0 and not (name == "floor_fraction" and value == 0.0):
+                raise ValueError(f"{name} must be within (0, 1], got {value}")
+        if self.horizon_s <= 0 or self.recent_s <= 0 or self.level_s <= 0 or self.stale_after_s <= 0:
+            raise ValueError("horizon_s, recent_s, level_s and stale_after_s must be positive")
+        if self.spike_factor < 0 or self.stretch_max < 0 or self.cpu_per_gib <= 0:
+            raise ValueError("spike_factor and stretch_max must be >= 0, cpu_per_gib > 0")
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """The forecasting estimator (see the module docstring)."""
+
+    config: ForecastConfig = ForecastConfig()
+    name: str = "broker"
+
+    def forecast_peak(self, history: UsageHistory, dim: int, now_s: float, horizon_s: float) -> FloatArray:
+        """Per node, the forecast peak of online usage in dimension ``dim`` over [now, now + horizon]."""
+        c = self.config
+        last = history.last[dim].astype(np.float64)
+        recent = history.peak(dim, now_s - c.recent_s, now_s).astype(np.float64)
+        forecast = np.maximum(last, recent)
+        level_now = history.mean(dim, now_s - c.level_s, now_s)
+        for days in (1, 2):
+            then = now_s - days * DAY_S
+            past_peak = history.peak(dim, then, then + horizon_s).astype(np.float64)
+            level_then = history.mean(dim, then - c.level_s, then)
+            shift = np.nan_to_num(level_now - level_then, nan=0.0)
+            season = np.where(past_peak >= 0, past_peak + shift, -np.inf)
+            forecast = np.maximum(forecast, season)
+        older = history.mean(dim, now_s - 2 * c.level_s, now_s - c.level_s)
+        slope = np.nan_to_num((level_now - older) / c.level_s, nan=0.0)
+        # The trend is extrapolated over the planning look-ahead only: a day-long extrapolation would be noise.
+        return np.maximum(forecast, last + np.maximum(slope, 0.0) * min(horizon_s, c.horizon_s))
+
+    def margin(self, history: UsageHistory, fleet: Fleet, dim: int, now_s: float) -> FloatArray:
+        """Per node, the safety margin in dimension ``dim``: a floor plus a share of the worst recent spike."""
+        c = self.config
+        spikes = history.spread(dim, now_s - DAY_S, now_s).astype(np.float64)
+        return c.floor_fraction * fleet.capacity(dim) + c.spike_factor * spikes
+
+    def safe_room(self, fleet: Fleet, history: UsageHistory, dim: int, now_s: float, horizon_s: float) -> FloatArray:
+        """``capacity * threshold - forecast - margin - reserve`` per node (may be negative)."""
+        threshold = self.config.cpu_threshold if dim == 0 else self.config.memory_threshold
+        return (
+            fleet.capacity(dim) * threshold
+            - self.forecast_peak(history, dim, now_s, horizon_s)
+            - self.margin(history, fleet, dim, now_s)
+            - fleet.reserved(dim)
+        )
+
+    def estimate(self, fleet: Fleet, history: UsageHistory, now_s: float) -> Lendable:
+        c = self.config
+        fresh = history.age_s(now_s) <= c.stale_after_s
+        cpu = clamp_nonnegative(self.safe_room(fleet, history, 0, now_s, c.horizon_s))
+        mem = clamp_nonnegative(self.safe_room(fleet, history, 1, now_s, c.horizon_s))
+        stable_cpu = np.minimum(cpu, clamp_nonnegative(self.safe_room(fleet, history, 0, now_s, DAY_S)))
+        stable_mem = np.minimum(mem, clamp_nonnegative(self.safe_room(fleet, history, 1, now_s, DAY_S)))
+        cpu = self.stretch(cpu, mem)
+        zero = np.zeros(len(fleet), dtype=np.int64)
+        return Lendable(
+            cpu_milli=np.where(fresh, cpu, zero),
+            memory_mib=np.where(fresh, mem, zero),
+            stable_cpu_milli=np.where(fresh, stable_cpu, zero),
+            stable_memory_mib=np.where(fresh, stable_mem, zero),
+        )
+
+    def stretch(self, cpu_milli: IntArray, memory_mib: IntArray) -> IntArray:
+        """CPU offered after stretching it towards the memory left over (see the module docstring)."""
+        c = self.config
+        matching_cpu = memory_mib / 1024.0 * c.cpu_per_gib * 1000.0
+        ceiling = np.minimum(cpu_milli / c.offline_cpu_usage, cpu_milli * (1.0 + c.stretch_max))
+        stretched = np.minimum(np.maximum(cpu_milli, matching_cpu), ceiling)
+        return np.maximum(np.floor(stretched), cpu_milli).astype(np.int64)
+
+
+__all__ = ["Forecast", "ForecastConfig"]

@@ -1,0 +1,149 @@
+"""The problem as arrays: what the greedy baseline, the LP model and the packer compute on.
+
+Compiling once per interval turns 20,000 pydantic nodes into a few numpy arrays, so that every later step is a
+vectorised operation instead of a Python loop over nodes. Amounts stay exact integers (``int64``); only the LP
+sees floats. Dimension order is ``Resources.FIELDS``: cpu_milli, memory_mib, disk_gib, network_mbps, gpu,
+where the network column of a node is its NIC budget and that of a class is ``shape.network_mbps +
+read_mbps``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from broker.model import UNLIMITED
+from broker.scheduler.problem import PlacementProblem, network_need
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+FloatArray = npt.NDArray[np.float64]
+
+DIMS = 5
+NETWORK = 3
+SHARE_DIMS = (0, 1, 4)
+"""Dimensions a container's *size* is measured in (cpu, memory, gpu): what teams are guaranteed and share."""
+
+LOCAL = -1
+"""``link_of`` entry: the class computes where its data is, or reads nothing; no link is used."""
+UNREACHABLE = -2
+"""``link_of`` entry: the class reads remote data and no link joins the two sites."""
+
+
+@dataclass(frozen=True, eq=False)
+class Compiled:
+    """Arrays indexed by node ``n``, class ``k``, team ``t``, site ``s`` and link ``l``."""
+
+    problem: PlacementProblem
+    cap: IntArray  # [N, D] lendable capacity, network = NIC budget
+    node_site: IntArray  # [N]
+    node_disk: BoolArray  # [N]
+    node_stable: BoolArray  # [N]
+    need: IntArray  # [K, D] per container, network includes reads
+    shape: IntArray  # [K, D] per container as quota counts it (shape only)
+    count: IntArray  # [K]
+    team_of: IntArray  # [K]
+    requires_disk: BoolArray  # [K]
+    is_am: BoolArray  # [K]
+    read: IntArray  # [K] Mbit/s read per container
+    priority: IntArray  # [K]
+    link_of: IntArray  # [K, S] link used when class k computes at site s, or LOCAL / UNREACHABLE
+    link_free: IntArray  # [L]
+    quota: IntArray  # [T, D] runtime cap (UNLIMITED = none)
+    guarantee: IntArray  # [T, D] min
+    weight: IntArray  # [T]
+    site_price: FloatArray  # [S] cost per core-hour
+    site_names: tuple[str, ...]
+    team_names: tuple[str, ...]
+    link_ends: tuple[tuple[str, str], ...]
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return int(self.cap.shape[0])
+
+    @property
+    def n_classes(self) -> int:
+        """Number of demand classes."""
+        return int(self.need.shape[0])
+
+    @property
+    def n_teams(self) -> int:
+        """Number of teams."""
+        return len(self.team_names)
+
+    def by_site(self, counts: IntArray) -> IntArray:
+        """[K, S] containers per class and site, from per-node ``counts[k, n]``."""
+        out = np.zeros((self.n_classes, len(self.site_names)), dtype=np.int64)
+        for s in range(len(self.site_names)):
+            out[:, s] = counts[:, self.node_site == s].sum(axis=1)
+        return out
+
+    def label_ok(self, k: int) -> BoolArray:
+        """[N] nodes whose labels admit class ``k``: disk for shuffle writers, stable for AMs and drivers."""
+        ok: BoolArray = np.ones(self.n_nodes, dtype=bool)
+        if self.requires_disk[k]:
+            ok &= self.node_disk
+        if self.is_am[k]:
+            ok &= self.node_stable
+        return ok
+
+    def site_ok(self, k: int) -> BoolArray:
+        """[N] nodes at sites from which class ``k`` can reach its data."""
+        reachable: BoolArray = self.link_of[k] != UNREACHABLE
+        return reachable[self.node_site]
+
+
+def compile_problem(problem: PlacementProblem) -> Compiled:
+    """Turn ``problem`` into arrays (exact integers, same order as the inputs)."""
+    inventory = problem.inventory
+    site_names = tuple(s.name for s in inventory.sites)
+    site_index = {name: i for i, name in enumerate(site_names)}
+    nodes = inventory.nodes
+    cap = np.zeros((len(nodes), DIMS), dtype=np.int64)
+    for i, node in enumerate(nodes):
+        cap[i] = tuple(problem.lendable_of(node))
+        cap[i, NETWORK] = problem.nic_budget_of(node)
+    classes = problem.demand.classes
+    team_names = problem.teams()
+    team_index = {name: i for i, name in enumerate(team_names)}
+    link_ends = tuple((link.a, link.b) for link in inventory.links)
+    link_index = {frozenset(ends): i for i, ends in enumerate(link_ends)}
+    link_of = np.full((len(classes), len(site_names)), LOCAL, dtype=np.int64)
+    for k, item in enumerate(classes):
+        if item.data_site is None or item.read_mbps == 0:
+            continue
+        for s, site in enumerate(site_names):
+            if site != item.data_site:
+                link_of[k, s] = link_index.get(frozenset((item.data_site, site)), UNREACHABLE)
+    quotas = [problem.team_quota(t) for t in team_names]
+    return Compiled(
+        problem=problem,
+        cap=np.minimum(cap, UNLIMITED),
+        node_site=np.array([site_index[n.site] for n in nodes], dtype=np.int64),
+        node_disk=np.array([n.disk for n in nodes], dtype=bool),
+        node_stable=np.array([n.stable for n in nodes], dtype=bool),
+        need=np.array([(*tuple(c.shape)[:NETWORK], network_need(c), c.shape.gpu) for c in classes],
+                      dtype=np.int64).reshape(len(classes), DIMS),
+        shape=np.array([tuple(c.shape) for c in classes], dtype=np.int64).reshape(len(classes), DIMS),
+        count=np.array([c.count for c in classes], dtype=np.int64),
+        team_of=np.array([team_index[c.team] for c in classes], dtype=np.int64),
+        requires_disk=np.array([c.requires_disk for c in classes], dtype=bool),
+        is_am=np.array([c.is_am for c in classes], dtype=bool),
+        read=np.array([c.read_mbps for c in classes], dtype=np.int64),
+        priority=np.array([c.priority for c in classes], dtype=np.int64),
+        link_of=link_of,
+        link_free=np.array([link.free_mbps for link in inventory.links], dtype=np.int64),
+        quota=np.array([tuple(q.runtime) for q in quotas], dtype=np.int64).reshape(len(team_names), DIMS),
+        guarantee=np.array([tuple(q.min) for q in quotas], dtype=np.int64).reshape(len(team_names), DIMS),
+        weight=np.array([q.weight for q in quotas], dtype=np.int64),
+        site_price=np.array([s.cost_per_core_hour for s in inventory.sites], dtype=np.float64),
+        site_names=site_names,
+        team_names=team_names,
+        link_ends=link_ends,
+    )
+
+
+__all__ = ["DIMS", "LOCAL", "NETWORK", "SHARE_DIMS", "UNREACHABLE", "Compiled", "compile_problem"]

@@ -1,0 +1,109 @@
+"""Why demand stayed unmet, and what would help.
+
+The final plan is *maximal*: every pass ends with a first-fit over all open demand, so for each class still
+short no node can take one more container. The explanation asks, on what is left after the plan, which
+constraint is the first to refuse that container, in this order:
+
+1. **quota**: the team's remaining runtime quota holds no container of the shape;
+2. **capacity**: no node, whatever its labels or site, has room for one (counting the NIC separately: room in
+   every dimension but the NIC is **bandwidth**);
+3. **label**: nodes with room exist, but none carries the label the class needs (``stable`` for AMs, ``disk``
+   for shuffle writers);
+4. **bandwidth**: labelled nodes with room exist, but only at sites whose link to the data is missing or full.
+
+``would_help`` quantifies the fix: the quota, capacity, labelled capacity or link bandwidth the missing
+containers need. When the optimiser ran out of time and the greedy plan was used, the binding is
+``time_limit`` and the detail still names the constraint found.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from broker.model import UNLIMITED, Binding, Explanation, Resources
+from broker.scheduler.compiled import NETWORK, UNREACHABLE, Compiled, IntArray
+from broker.scheduler.residual import Residual
+
+
+def explain(state: Residual, *, timed_out: bool) -> tuple[Explanation, ...]:
+    """One explanation per class with unmet demand, in class order."""
+    out = []
+    compiled = state.compiled
+    for k in np.flatnonzero(state.left > 0).tolist():
+        binding, detail, would_help = _diagnose(state, k)
+        if timed_out:
+            binding = Binding.TIME_LIMIT
+            detail = f"the optimiser hit its time limit (greedy plan used); {detail}"
+        item = compiled.problem.demand.classes[k]
+        out.append(Explanation(demand_class=item.name, team=item.team, wanted=item.count,
+                               placed=item.count - int(state.left[k]), binding=binding, detail=detail,
+                               would_help=would_help))
+    return tuple(out)
+
+
+def _diagnose(state: Residual, k: int) -> tuple[Binding, str, str]:
+    compiled = state.compiled
+    item = compiled.problem.demand.classes[k]
+    missing = int(state.left[k])
+    if state.allowance(k) == 0:
+        return _quota(state, k, missing)
+    everywhere = np.arange(compiled.n_nodes)
+    room = state.fits(k, everywhere) >= 1
+    if not room.any():
+        if _fits_without_nic(state, k).any():
+            return (Binding.BANDWIDTH, "nodes have room but their NIC budget is used up",
+                    f"{missing * int(compiled.need[k, NETWORK])} Mbit/s more NIC budget on eligible nodes")
+        return (Binding.CAPACITY, "no node has room for one more container",
+                f"{_amount(item.shape, missing)} more lendable capacity on {_labels(compiled, k)} nodes")
+    labelled = room & compiled.label_ok(k)
+    if not labelled.any():
+        return (Binding.LABEL, f"nodes with room are not {_labels(compiled, k)}",
+                f"{_amount(item.shape, missing)} of lendable capacity on {_labels(compiled, k)} nodes")
+    sites = np.unique(compiled.node_site[labelled]).tolist()
+    links = []
+    for s in sites:
+        link = int(compiled.link_of[k, s])
+        site = compiled.site_names[s]
+        if link == UNREACHABLE:
+            links.append(f"no link between {item.data_site} and {site}")
+        elif link >= 0:
+            a, b = compiled.link_ends[link]
+            links.append(f"link {a}<->{b} has {int(state.link[link])} Mbit/s free")
+    return (Binding.BANDWIDTH,
+            f"nodes with room are remote from the data at {item.data_site}: " + "; ".join(links),
+            f"{missing * item.read_mbps} Mbit/s more on a link from {item.data_site}")
+
+
+def _quota(state: Residual, k: int, missing: int) -> tuple[Binding, str, str]:
+    compiled = state.compiled
+    item = compiled.problem.demand.classes[k]
+    if item.team not in compiled.problem.quota.teams:
+        return (Binding.QUOTA, f"team {item.team} has no runtime quota",
+                f"a runtime quota of at least {_amount(item.shape, missing)} for {item.team}")
+    t = int(compiled.team_of[k])
+    wanted = compiled.shape[k] * missing
+    short = np.where((compiled.shape[k] > 0) & (state.quota[t] < UNLIMITED),
+                     np.maximum(wanted - state.quota[t], 0), 0)
+    return (Binding.QUOTA, f"team {item.team}'s runtime quota is used up",
+            f"raise {item.team}'s runtime quota by {Resources.exact(*(int(x) for x in short))}")
+
+
+def _fits_without_nic(state: Residual, k: int) -> IntArray:
+    need = state.compiled.need[k].copy()
+    need[NETWORK] = 0
+    asked = need > 0
+    fits: IntArray = (state.cap[:, asked] // need[asked]).min(axis=1) >= 1
+    return fits
+
+
+def _labels(compiled: Compiled, k: int) -> str:
+    parts = [label for label, needed in (("stable", compiled.is_am[k]), ("disk", compiled.requires_disk[k]))
+             if needed]
+    return "+".join(parts) or "any"
+
+
+def _amount(shape: Resources, count: int) -> Resources:
+    return shape * count
+
+
+__all__ = ["explain"]

@@ -1,0 +1,1 @@
+"""Wiring: the long-running services (control loop, HTTP servers) that join adapters and decisions."""

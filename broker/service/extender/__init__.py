@@ -1,0 +1,35 @@
+"""The kube-scheduler HTTP extender: enforces the plan and the team quotas at scheduling time.
+
+kube-scheduler POSTs every offline pod (one requesting the broker's managed extended resources) to ``filter``,
+``prioritize`` and ``preempt``; the extender answers from tables built once per plan (``tables``), with pure
+decisions (``filtering``, ``scoring``, ``preemption``) over pods read from the wire (``wire``, ``pod``), and a
+ledger of pods admitted since the plan (``ledger``). ``extender`` joins them behind bytes-in/bytes-out verbs,
+``app`` serves them over HTTP, ``plan_source`` feeds plans in, ``server`` runs uvicorn (with TLS).
+"""
+
+from broker.service.extender.app import DEFAULT_MAX_BODY_BYTES, create_app, follow_plans
+from broker.service.extender.conventions import DEFAULT_DOMAIN, Conventions
+from broker.service.extender.extender import Extender, ExtenderConfig, Reply, StalePolicy, Verb
+from broker.service.extender.plan_source import FilePlanSource, PlanSource, PlanUpdate
+from broker.service.extender.server import TlsFiles, uvicorn_config
+from broker.service.extender.tables import PlanTables, build_tables
+
+__all__ = [
+    "DEFAULT_DOMAIN",
+    "DEFAULT_MAX_BODY_BYTES",
+    "Conventions",
+    "Extender",
+    "ExtenderConfig",
+    "FilePlanSource",
+    "PlanSource",
+    "PlanTables",
+    "PlanUpdate",
+    "Reply",
+    "StalePolicy",
+    "TlsFiles",
+    "Verb",
+    "build_tables",
+    "create_app",
+    "follow_plans",
+    "uvicorn_config",
+]

@@ -1,0 +1,132 @@
+"""The extender's HTTP face: a Starlette (ASGI) app with the extender verbs, health, readiness and metrics.
+
+``POST <prefix>/filter``, ``/prioritize``, ``/preempt`` take the scheduler's JSON and answer 200 with the
+extender types, or a 4xx with ``{"Error": "<field>: <message>"}``: 400 for a malformed body, 413 for one
+larger than the limit (checked against ``Content-Length`` before reading, and again while reading a chunked
+body), 415 for a declared content type that is not JSON. ``GET /healthz`` answers while the process serves;
+``GET /readyz`` only while the plan is usable (503 with the reason otherwise), so that a Service sends the
+scheduler to replicas that have a plan. ``GET /metrics`` is the Prometheus exposition.
+
+A background task follows the plan source for the app's lifetime: each update's tables are built off the event
+loop and swapped in on it; a plan that fails to load is reported and the previous one stays in use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from broker.errors import InputError
+from broker.service.extender.extender import Extender, Verb
+from broker.service.extender.plan_source import PlanSource
+from broker.service.extender.tables import build_tables
+from broker.service.extender.wire import write_error
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+"""Largest request body accepted: a filter over 2,000 full Node objects (``nodeCacheCapable: false``)."""
+
+_JSON = "application/json"
+
+
+class _TooLarge(Exception):
+    """The body passed the size limit while being read."""
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def follow_plans(extender: Extender, source: PlanSource) -> None:
+    """Install every plan ``source`` yields, forever; failures are reported, never fatal."""
+    async for update in source.updates():
+        if isinstance(update, InputError):
+            log.warning("plan from %s not used: %s", source.describe(), update)
+            extender.record_load_error(update)
+            continue
+        tables = await asyncio.to_thread(build_tables, update, extender.config.cluster)
+        try:
+            extender.install_tables(tables)
+        except InputError as exc:
+            log.warning("plan from %s not used: %s", source.describe(), exc)
+            extender.record_load_error(exc)
+        else:
+            log.info("plan v%d from %s in use (%d nodes)", tables.version, source.describe(),
+                     len(tables.nodes))
+
+
+def create_app(extender: Extender, source: PlanSource | None = None, url_prefix: str = "",
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Starlette:
+    """The ASGI app serving ``extender``; with ``source``, plans are followed while the app runs."""
+    if max_body_bytes <= 0:
+        raise ValueError("max_body_bytes must be positive")
+    prefix = url_prefix.rstrip("/")
+
+    def verb_endpoint(verb: Verb) -> Route:
+        async def endpoint(request: Request) -> Response:
+            content_type = request.headers.get("content-type")
+            if content_type is not None and not content_type.lower().startswith(_JSON):
+                return Response(write_error(f"content type must be {_JSON}, got {content_type}"), 415,
+                                media_type=_JSON)
+            try:
+                body = await _read_body(request, max_body_bytes)
+            except _TooLarge:
+                extender.metrics.requests.labels(verb.value, "bad_request").inc()
+                too_large = write_error(f"body larger than {max_body_bytes} bytes")
+                return Response(too_large, 413, media_type=_JSON)
+            reply = extender.handle(verb, body)
+            return Response(reply.body, reply.status, media_type=_JSON)
+
+        return Route(f"{prefix}/{verb.value}", endpoint, methods=["POST"], name=verb.value)
+
+    async def healthz(request: Request) -> Response:
+        return Response(b"ok", media_type="text/plain")
+
+    async def readyz(request: Request) -> Response:
+        problem = extender.plan_problem()
+        tables = extender.tables
+        if problem or tables is None:
+            return Response(write_error(problem), 503, media_type=_JSON)
+        return Response(orjson.dumps({"plan_version": tables.version, "nodes": len(tables.nodes),
+                                      "last_load_error": extender.last_load_error}), media_type=_JSON)
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(extender.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(follow_plans(extender, source)) if source is not None else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    routes = [verb_endpoint(verb) for verb in Verb]
+    routes += [Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics)]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app", "follow_plans"]

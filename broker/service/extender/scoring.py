@@ -1,0 +1,73 @@
+"""The prioritize decision: score candidate nodes 0..10 for an offline pod.
+
+kube-scheduler multiplies the score by the extender's weight and by 10 and adds it to its own plugins' scores,
+so the scale must stay within 0..10. Two things count, in this order:
+
+- **reservation** (0, 3 or 6): 6 when the plan placed this team's pods of the pod's class on the node (or of
+  its role, when the pod names no class), 3 when it placed only other pods of the team there, 0 otherwise;
+  following the plan keeps the scheduler where the planner left room;
+- **packing** (0..4): among the candidates, nodes with less batch capacity left for pods of this size score
+  higher (best fit), so that large holes stay open for large pods. It is relative to the candidates of one
+  call: the tightest gets 4, the loosest 0, and 0 when all are equal.
+
+A node outside the plan scores 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping, Sequence
+
+from broker.service.extender.filtering import PodKind
+from broker.service.extender.tables import NodeEntry, PlanTables
+
+MAX_SCORE = 10
+"""The extender API's highest score."""
+_CLASS_MATCH = 6
+_TEAM_MATCH = 3
+_PACKING = 4
+
+
+def reservation(entry: NodeEntry, kind: PodKind) -> int:
+    """How closely the plan's placements on the node match the pod (6, 3 or 0)."""
+    if kind.demand_class is not None:
+        if entry.class_slots.get((kind.team, kind.demand_class)):
+            return _CLASS_MATCH
+    elif entry.role_slots.get((kind.team, kind.is_am)):
+        return _CLASS_MATCH
+    if kind.team in entry.teams:
+        return _TEAM_MATCH
+    return 0
+
+
+def node_terms(entry: NodeEntry, kind: PodKind) -> tuple[int, int]:
+    """``(reservation, room)`` of a node for a pod of ``kind``: room is how many such pods its batch capacity
+    holds. Both depend only on the plan and the kind, so callers memoise them per plan."""
+    return reservation(entry, kind), kind.shape.count_in(entry.capacity)
+
+
+def score_nodes(candidates: Sequence[str], tables: PlanTables, kind: PodKind,
+                memo: MutableMapping[str, tuple[int, int]]) -> list[tuple[str, int]]:
+    """``(node, score)`` for every candidate, in request order; ``memo`` keeps ``node_terms`` per node."""
+    nodes = tables.nodes
+    terms: list[tuple[int, int] | None] = []
+    for name in candidates:
+        term = memo.get(name)
+        if term is None:
+            entry = nodes.get(name)
+            if entry is not None:
+                term = memo[name] = node_terms(entry, kind)
+        terms.append(term)
+    rooms = [t[1] for t in terms if t is not None]
+    loosest, tightest = (max(rooms), min(rooms)) if rooms else (0, 0)
+    spread = loosest - tightest
+    out = []
+    for name, term in zip(candidates, terms, strict=True):
+        if term is None:
+            out.append((name, 0))
+            continue
+        packing = _PACKING * (loosest - term[1]) // spread if spread else 0
+        out.append((name, min(term[0] + packing, MAX_SCORE)))
+    return out
+
+
+__all__ = ["MAX_SCORE", "node_terms", "reservation", "score_nodes"]

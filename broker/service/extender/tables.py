@@ -1,0 +1,101 @@
+"""Per-node and per-team decision tables, built once when a plan arrives.
+
+A filter call with 500 candidate nodes must answer in well under the scheduler's budget, so nothing is derived
+from the plan at request time: each ``NodePlan`` becomes a ``NodeEntry`` holding exactly what a node check
+reads (its labels as booleans, the capacity given to batch pods, the slots the plan placed per team and class
+for the Kubernetes sink), each ``TeamPlan`` a ``TeamEntry``, and the team bindings an index from namespace to
+teams.
+
+The tables are immutable; a new plan builds new tables and the server swaps one reference.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from broker.model.demand import Sink
+from broker.model.plan import Plan
+from broker.model.resources import Resources
+
+
+@dataclass(frozen=True, slots=True)
+class NodeEntry:
+    """What the plan says about one node, for batch pods.
+
+    ``class_slots`` counts the containers placed per ``(team, demand class)``; ``role_slots`` per ``(team,
+    is_am)``, for pods that do not name their class; ``teams`` every team with pods placed there.
+    """
+
+    name: str
+    stable: bool
+    disk: bool
+    capacity: Resources
+    class_slots: dict[tuple[str, str], int]
+    role_slots: dict[tuple[str, bool], int]
+    teams: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class TeamEntry:
+    """A team's runtime quota and what the plan counts as placed for it."""
+
+    name: str
+    quota: Resources
+    placed: Resources
+
+
+@dataclass(frozen=True, slots=True)
+class PlanTables:
+    """Everything the extender answers from, for one plan version."""
+
+    version: int
+    created_at_s: float
+    nodes: dict[str, NodeEntry]
+    teams: dict[str, TeamEntry]
+    namespaces: dict[str, tuple[str, ...]]
+
+
+def build_tables(plan: Plan, cluster: str | None = None) -> PlanTables:
+    """The tables for ``plan``.
+
+    ``cluster`` selects the Kubernetes cluster this extender serves: only its namespace bindings map pods to
+    teams (the same namespace may belong to different teams in different clusters). ``None`` merges every
+    cluster's bindings, which is right when namespaces are unique across the fleet.
+    """
+    nodes = {}
+    for node in plan.nodes:
+        class_slots: dict[tuple[str, str], int] = defaultdict(int)
+        role_slots: dict[tuple[str, bool], int] = defaultdict(int)
+        for placement in node.placements:
+            if placement.sink is Sink.KUBERNETES and placement.count > 0:
+                class_slots[placement.team, placement.demand_class] += placement.count
+                role_slots[placement.team, placement.is_am] += placement.count
+        nodes[node.node] = NodeEntry(
+            name=node.node,
+            stable="stable" in node.labels,
+            disk="disk" in node.labels,
+            capacity=node.kubernetes,
+            class_slots=dict(class_slots),
+            role_slots=dict(role_slots),
+            teams=frozenset(team for team, _ in role_slots),
+        )
+    teams = {t.team: TeamEntry(name=t.team, quota=t.runtime_quota, placed=t.placed) for t in plan.teams}
+    namespaces: dict[str, list[str]] = defaultdict(list)
+    for team in plan.teams:
+        for bound_cluster, names in sorted(team.binding.namespaces.items()):
+            if cluster is not None and bound_cluster != cluster:
+                continue
+            for namespace in names:
+                if team.team not in namespaces[namespace]:
+                    namespaces[namespace].append(team.team)
+    return PlanTables(
+        version=plan.version,
+        created_at_s=plan.created_at_s,
+        nodes=nodes,
+        teams=teams,
+        namespaces={ns: tuple(sorted(owners)) for ns, owners in namespaces.items()},
+    )
+
+
+__all__ = ["NodeEntry", "PlanTables", "TeamEntry", "build_tables"]

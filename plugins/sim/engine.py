@@ -1,0 +1,355 @@
+"""The discrete-time co-location simulation: the real estimators and guard, driven by simulated sources and sinks.
+
+Every step (``step_s``, default 10 s), for every policy side by side on the same inputs:
+
+1. the online usage of each node moves (from the scenario's source) and, unless its agent is in an outage, is
+   reported to the shared ``UsageHistory``;
+2. containers whose time is up finish; a job's AM finishes with its last worker;
+3. a node is **interfered** when online usage + offline usage exceeds its safe limit (``safe_limit``: 85% CPU,
+   90% memory of capacity by default) in CPU or memory. The guard (``broker.capacity.guard``) then kills offline
+   containers on that node by the kill score until it is back under the limit. A killed worker goes back to its
+   job's queue; a killed AM restarts its job (its running workers are killed too);
+4. the policy's estimator proposes lendable capacity, and its anti-churn rule decides what is published;
+5. queued jobs are placed first-come first-served on the published capacity: the AM first (for the ``broker``
+   policy, only on ``stable`` nodes and within their stable lendable capacity; the baselines, like the schedulers
+   they stand for, put it anywhere), then as many workers as fit, on nodes with disks when the job needs them.
+
+Offline containers use their full memory request and ``offline_cpu_usage`` of their CPU request. The oracle lends,
+every step, exactly what the safe limit leaves above that step's true online usage and the system reserve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from broker.capacity import Fleet, Lendable, Published, UsageHistory, estimator_named, resync, resync_rule_for
+from broker.capacity.forecast import ForecastConfig
+from broker.capacity.guard import Running, choose_victims
+from broker.model import Inventory
+from plugins.sim.offline import Job
+from plugins.sim.online import OnlineUsage
+from plugins.sim.results import PolicyResult, WaitHistogram
+from plugins.sim.scenario import Scenario
+
+SCAN_LIMIT = 400
+"""Queued jobs looked at per step (a scheduler does not rescan an unbounded queue every cycle)."""
+SERIES_EVERY_S = 300
+"""Resolution of the utilisation time series in the report."""
+
+
+@dataclass
+class _Job:
+    """A job's progress in one policy's run."""
+
+    job: Job
+    pending: int
+    running: int = 0
+    done: int = 0
+    am_group: int = -1
+    groups: list[int] = field(default_factory=list)
+
+
+class PolicyRun:
+    """One policy's state through the simulation."""
+
+    def __init__(self, name: str, scenario: Scenario, inventory: Inventory, fleet: Fleet,
+                 forecast: ForecastConfig) -> None:
+        self.name = name
+        self.scenario = scenario
+        self.fleet = fleet
+        self.estimator = estimator_named(name, forecast, scenario.static_fraction)
+        self.rule = resync_rule_for(name)
+        self.published: Published | None = None
+        n = len(fleet)
+        self.alloc_cpu = np.zeros(n, dtype=np.int64)
+        self.alloc_mem = np.zeros(n, dtype=np.int64)
+        self.am_cpu = np.zeros(n, dtype=np.int64)
+        self.am_mem = np.zeros(n, dtype=np.int64)
+        self.disk = np.array([node.disk for node in inventory.nodes], dtype=np.bool_)
+        self.stable = fleet.stable
+        self.am_needs_stable = name == "broker"
+        self.u = scenario.offline_cpu_usage
+        # Placements ("groups"): identical containers of one job on one node, started in the same step.
+        self.g_node: list[int] = []
+        self.g_count: list[int] = []
+        self.g_cpu: list[int] = []
+        self.g_mem: list[int] = []
+        self.g_start: list[float] = []
+        self.g_job: list[int] = []
+        self.g_am: list[bool] = []
+        self.node_groups: list[list[int]] = [[] for _ in range(n)]
+        self.ends: dict[int, list[int]] = {}
+        self.jobs: list[_Job] = []
+        self.waiting: list[int] = []  # jobs whose AM is not running, in arrival order
+        self.started: list[int] = []  # jobs whose AM runs and that still want workers
+        self.in_started: set[int] = set()  # membership of ``started``
+        self.offset_s = scenario.warmup_steps * scenario.step_s  # job arrivals count from the measured start
+        self.result = PolicyResult(policy=name)
+        self.waits = WaitHistogram(scenario.step_s)
+
+    # --- step phases --------------------------------------------------------------------------------------------
+
+    def arrive(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            self.waiting.append(len(self.jobs))
+            self.jobs.append(_Job(job=job, pending=job.instances))
+
+    def finish(self, step: int) -> None:
+        for g in self.ends.pop(step, ()):
+            count = self.g_count[g]
+            if count == 0:
+                continue
+            self._release(g, count)
+            state = self.jobs[self.g_job[g]]
+            if self.g_am[g]:
+                continue
+            state.running -= count
+            state.done += count
+            if state.pending == 0 and state.running == 0 and state.am_group >= 0:
+                am = state.am_group
+                state.am_group = -1
+                self._release(am, self.g_count[am])
+
+    def guard(self, now_s: float, online_cpu: np.ndarray, online_mem: np.ndarray, measured: bool) -> None:
+        f = self.fleet
+        used_cpu = online_cpu + self.alloc_cpu * self.u
+        used_mem = online_mem + self.alloc_mem
+        over_cpu = used_cpu - f.cpu_milli * self.scenario.safe_limit.cpu
+        over_mem = used_mem - f.memory_mib * self.scenario.safe_limit.memory
+        over = (over_cpu > 0) | (over_mem > 0)
+        if measured:
+            self.result.add_usage(used_cpu, used_mem, f, int(over.sum()))
+        for node in np.flatnonzero(over & ((self.alloc_cpu > 0) | (self.alloc_mem > 0))):
+            alive = [g for g in self.node_groups[node] if self.g_count[g] > 0]
+            self.node_groups[node] = alive
+            running = [Running(g, self.g_count[g], self.g_cpu[g], self.g_mem[g], self.g_start[g], self.g_am[g])
+                       for g in alive]
+            for kill in choose_victims(int(np.ceil(over_cpu[node])), int(np.ceil(over_mem[node])), running, self.u):
+                self._kill(kill.key, kill.count, measured)
+
+    def publish(self, history: UsageHistory, now_s: float) -> Lendable:
+        proposed = self.estimator.estimate(self.fleet, history, now_s)
+        self.published = resync(self.published, proposed, self.fleet, now_s, self.rule)
+        return self.published.lendable
+
+    def place(self, step: int, now_s: float, lendable: Lendable, measured: bool) -> None:
+        """Give published capacity to queued work: started jobs' workers first, then new jobs in arrival order."""
+        free_cpu = np.maximum(lendable.cpu_milli - self.alloc_cpu, 0)
+        free_mem = np.maximum(lendable.memory_mib - self.alloc_mem, 0)
+        # Worker shapes (cpu, memory, needs_disk) that no node fits any more this step: later jobs asking for them
+        # are passed over without looking at the nodes again.
+        exhausted: set[tuple[int, int, bool]] = set()
+        still_started: list[int] = []
+        for j in self.started:
+            state = self.jobs[j]
+            if state.am_group < 0 or state.pending == 0:
+                self.in_started.discard(j)
+                continue  # its AM died (it is back with the new jobs) or it has everything it asked for
+            self._place_workers(j, free_cpu, free_mem, exhausted, step, now_s, measured)
+            if state.pending > 0:
+                still_started.append(j)
+            else:
+                self.in_started.discard(j)
+        self.started = still_started
+        am = self.scenario.am_shape
+        if self.am_needs_stable:
+            am_ok = self.stable & (lendable.stable_cpu_milli - self.am_cpu >= am.cpu_milli) & (
+                lendable.stable_memory_mib - self.am_mem >= am.memory_mib)
+        else:
+            am_ok = np.ones(len(self.fleet), dtype=np.bool_)
+        scanned = 0
+        for position, j in enumerate(self.waiting):
+            job = self.jobs[j].job
+            if (job.cpu_milli, job.memory_mib, job.needs_disk) in exhausted or (
+                    (job.cpu_milli, job.memory_mib, False) in exhausted):
+                continue  # its workers would not fit anywhere: do not hold an AM for it yet
+            scanned += 1
+            fits = am_ok & (free_cpu >= am.cpu_milli) & (free_mem >= am.memory_mib)
+            candidates = np.flatnonzero(fits)
+            if len(candidates) == 0 or scanned > SCAN_LIMIT:
+                self.waiting = [w for w in self.waiting[position:] if self.jobs[w].am_group < 0] + [
+                    w for w in self.waiting[:position] if self.jobs[w].am_group < 0]
+                return  # every job needs the same AM shape: nobody else starts this step
+            node = int(candidates[0])
+            self.jobs[j].am_group = self._start(j, node, 1, am.cpu_milli, am.memory_mib, True, step, now_s, measured)
+            free_cpu[node] -= am.cpu_milli
+            free_mem[node] -= am.memory_mib
+            if self.am_needs_stable:
+                am_ok[node] = (lendable.stable_cpu_milli[node] - self.am_cpu[node] >= am.cpu_milli) and (
+                    lendable.stable_memory_mib[node] - self.am_mem[node] >= am.memory_mib)
+            self._place_workers(j, free_cpu, free_mem, exhausted, step, now_s, measured)
+            if self.jobs[j].pending > 0 and j not in self.in_started:
+                self.in_started.add(j)
+                self.started.append(j)
+        self.waiting = [w for w in self.waiting if self.jobs[w].am_group < 0]
+
+    def _place_workers(self, j: int, free_cpu: np.ndarray, free_mem: np.ndarray,
+                       exhausted: set[tuple[int, int, bool]], step: int, now_s: float, measured: bool) -> None:
+        """First-fit as many of job ``j``'s pending workers as the free capacity holds."""
+        state = self.jobs[j]
+        job = state.job
+        shape = (job.cpu_milli, job.memory_mib, job.needs_disk)
+        if shape in exhausted or (job.cpu_milli, job.memory_mib, False) in exhausted:
+            return
+        fit = np.minimum(free_cpu // job.cpu_milli, free_mem // job.memory_mib)
+        if job.needs_disk:
+            fit = np.where(self.disk, fit, 0)
+        nodes = np.flatnonzero(fit)
+        counts = fit[nodes]
+        cumulative = np.cumsum(counts)
+        last = int(np.searchsorted(cumulative, state.pending))
+        for k in range(min(last + 1, len(nodes))):
+            node = int(nodes[k])
+            take = int(min(counts[k], state.pending))
+            if take <= 0:
+                break
+            self._start(j, node, take, job.cpu_milli, job.memory_mib, False, step, now_s, measured)
+            free_cpu[node] -= take * job.cpu_milli
+            free_mem[node] -= take * job.memory_mib
+        if state.pending > 0:
+            exhausted.add(shape)  # it took everything that fits this shape
+
+    # --- bookkeeping --------------------------------------------------------------------------------------------
+
+    def _start(self, j: int, node: int, count: int, cpu: int, mem: int, is_am: bool, step: int, now_s: float,
+               measured: bool) -> int:
+        g = len(self.g_node)
+        state = self.jobs[j]
+        self.g_node.append(node)
+        self.g_count.append(count)
+        self.g_cpu.append(cpu)
+        self.g_mem.append(mem)
+        self.g_start.append(now_s)
+        self.g_job.append(j)
+        self.g_am.append(is_am)
+        self.node_groups[node].append(g)
+        state.groups.append(g)
+        self.alloc_cpu[node] += count * cpu
+        self.alloc_mem[node] += count * mem
+        if is_am:
+            self.am_cpu[node] += cpu
+            self.am_mem[node] += mem
+        else:
+            state.pending -= count
+            state.running += count
+            duration_steps = max(1, int(np.ceil(state.job.duration_s / self.scenario.step_s)))
+            self.ends.setdefault(step + duration_steps, []).append(g)
+        if measured:
+            self.result.offline_containers += count
+            self.waits.add(now_s - self.offset_s - state.job.arrival_s, count)
+        return g
+
+    def _release(self, g: int, count: int) -> None:
+        node = self.g_node[g]
+        self.g_count[g] -= count
+        self.alloc_cpu[node] -= count * self.g_cpu[g]
+        self.alloc_mem[node] -= count * self.g_mem[g]
+        if self.g_am[g]:
+            self.am_cpu[node] -= count * self.g_cpu[g]
+            self.am_mem[node] -= count * self.g_mem[g]
+
+    def _kill(self, g: int, count: int, measured: bool) -> None:
+        count = min(count, self.g_count[g])
+        if count <= 0:
+            return
+        j = self.g_job[g]
+        state = self.jobs[j]
+        self._release(g, count)
+        if measured:
+            self.result.killed_containers += count
+        if not self.g_am[g]:
+            state.running -= count
+            state.pending += count  # the AM asks for the lost containers again
+            if j not in self.in_started:
+                self.in_started.add(j)
+                self.started.append(j)
+            return
+        # An AM's death restarts its job: its running workers die with it and go back to the queue.
+        if measured:
+            self.result.killed_ams += 1
+        state.am_group = -1
+        for other in state.groups:
+            if not self.g_am[other] and self.g_count[other] > 0:
+                lost = self.g_count[other]
+                self._release(other, lost)
+                state.running -= lost
+                state.pending += lost
+                if measured:
+                    self.result.killed_containers += lost
+        self.in_started.discard(j)
+        self.waiting.append(j)
+
+    def close(self, end_s: float) -> PolicyResult:
+        for j in self.waiting + self.started:
+            state = self.jobs[j]
+            if state.pending:
+                self.waits.add(end_s - self.offset_s - state.job.arrival_s, state.pending)
+        self.result.offline_wait_p95_s = self.waits.quantile(0.95)
+        return self.result
+
+
+ProgressHook = Callable[[int, int], None]
+
+
+def simulate(scenario: Scenario, inventory: Inventory, online: OnlineUsage, jobs: list[Job],
+             forecast: ForecastConfig | None = None, progress: ProgressHook | None = None) -> list[PolicyResult]:
+    """Run every policy of the scenario side by side; returns their results in the scenario's order."""
+    fleet = Fleet.of(inventory.nodes)
+    config = forecast or ForecastConfig(
+        cpu_threshold=scenario.safe_limit.cpu,
+        memory_threshold=scenario.safe_limit.memory,
+        offline_cpu_usage=scenario.offline_cpu_usage,
+    )
+    runs = [PolicyRun(name, scenario, inventory, fleet, config) for name in scenario.policies]
+    history = UsageHistory(len(fleet))
+    step_s = scenario.step_s
+    warm = scenario.warmup_steps
+    total = warm + scenario.steps
+    series_every = max(1, SERIES_EVERY_S // step_s)
+    site_index = _site_index(inventory)
+    next_job = 0
+    cap_cpu = fleet.cpu_milli.astype(np.float64)
+    cap_mem = fleet.memory_mib.astype(np.float64)
+    reserve_cpu = fleet.reserved_cpu_milli
+    for t in range(total):
+        if progress is not None and t % 100 == 0:
+            progress(t, total)
+        now_s = t * step_s
+        online_cpu = online.cpu[t] * cap_cpu
+        online_mem = online.memory[t] * cap_mem
+        history.observe(now_s, online_cpu.astype(np.int64), online_mem.astype(np.int64), online.seen[t])
+        measured = t >= warm
+        arrivals: list[Job] = []
+        if measured:
+            offset = (t - warm + 1) * step_s
+            while next_job < len(jobs) and jobs[next_job].arrival_s < offset:
+                arrivals.append(jobs[next_job])
+                next_job += 1
+            oracle = np.maximum(cap_cpu * scenario.safe_limit.cpu - online_cpu - reserve_cpu, 0.0)
+        if not measured:
+            continue  # warm-up: history only
+        for run in runs:
+            run.finish(t)
+            run.guard(now_s, online_cpu, online_mem, measured)
+            lendable = run.publish(history, now_s)
+            run.arrive(arrivals)
+            run.place(t, now_s, lendable, measured)
+            run.result.add_lending(lendable, oracle, step_s)
+            if (t - warm) % series_every == 0:
+                run.result.add_series(now_s - warm * step_s, online_cpu + run.alloc_cpu * run.u, cap_cpu, site_index)
+    if progress is not None:
+        progress(total, total)
+    return [run.close(total * step_s) for run in runs]
+
+
+def _site_index(inventory: Inventory) -> dict[str, np.ndarray]:
+    sites: dict[str, list[int]] = {}
+    for i, node in enumerate(inventory.nodes):
+        sites.setdefault(node.site, []).append(i)
+    return {site: np.array(index, dtype=np.int64) for site, index in sites.items()}
+
+
+__all__ = ["PolicyRun", "simulate"]

@@ -1,0 +1,76 @@
+"""Prioritize: nodes the plan reserved for the pod's team and class first, then tighter packing; 0..10."""
+
+from __future__ import annotations
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from broker.model import Resources
+from broker.service.extender import Extender, Verb, build_tables
+from broker.service.extender.filtering import PodKind
+from broker.service.extender.scoring import score_nodes
+
+from .builders import filter_body, node, plan, pod, team
+
+
+def scores(extender: Extender, body: bytes) -> dict[str, int]:
+    reply = extender.handle(Verb.PRIORITIZE, body)
+    assert reply.status == 200
+    return {s["Host"]: s["Score"] for s in orjson.loads(reply.body)}
+
+
+def test_class_reservation_beats_team_reservation_beats_none(extender: Extender) -> None:
+    extender.install(
+        plan(
+            nodes=[
+                node("class").places("team-a", "exec"),
+                node("team").places("team-a", "other"),
+                node("none").places("team-b", "exec"),
+            ],
+            teams=[team("team-a"), team("team-b")],
+        )
+    )
+    got = scores(extender, filter_body(pod("p").batch().of_class("exec"), ["class", "team", "none", "ghost"]))
+    assert got["class"] > got["team"] > got["none"] == got["ghost"] == 0
+
+
+def test_tighter_nodes_score_higher_among_equally_reserved(extender: Extender) -> None:
+    extender.install(
+        plan(
+            nodes=[
+                node("tight").batch(cpu="2", memory="8Gi").places("team-a", "exec"),
+                node("loose").batch(cpu="32", memory="128Gi").places("team-a", "exec"),
+            ],
+            teams=[team("team-a")],
+        )
+    )
+    got = scores(extender, filter_body(pod("p").batch(1000), ["tight", "loose"]))
+    assert got["tight"] == 10 and got["loose"] == 6
+
+
+def test_online_pods_score_zero_everywhere(extender: Extender) -> None:
+    extender.install(plan(nodes=[node("n1").places("team-a", "exec")], teams=[team("team-a")]))
+    online = {"metadata": {"name": "web", "namespace": "team-a"}}
+    assert scores(extender, filter_body(online, ["n1"])) == {"n1": 0}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    capacities=st.lists(st.tuples(st.integers(0, 64_000), st.integers(0, 256_000)), min_size=1, max_size=12),
+    shape=st.tuples(st.integers(0, 8_000), st.integers(0, 32_000)),
+    classed=st.booleans(),
+)
+def test_scores_stay_within_0_and_10(
+    capacities: list[tuple[int, int]], shape: tuple[int, int], classed: bool
+) -> None:
+    nodes = [
+        node(f"n{i}").batch(cpu=f"{c}m", memory=f"{m}Mi").places("team-a", "exec")
+        for i, (c, m) in enumerate(capacities)
+    ]
+    tables = build_tables(plan(nodes=nodes, teams=[team("team-a")]))
+    kind = PodKind("team-a", "exec" if classed else None, False, False, Resources.exact(*shape))
+    names = [f"n{i}" for i in range(len(capacities))] + ["ghost"]
+    result = score_nodes(names, tables, kind, {})
+    assert [name for name, _ in result] == names
+    assert all(0 <= score <= 10 for _, score in result)
