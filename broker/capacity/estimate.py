@@ -76,7 +76,8 @@ class Lendable:
 class Estimator(Protocol):
     """A spare-capacity estimator. ``name`` identifies it on the command line and in reports."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def estimate(self, fleet: Fleet, history: UsageHistory, now_s: float) -> Lendable:
         """Lendable capacity per node for the interval starting at ``now_s``, from history up to ``now_s``."""

@@ -84,7 +84,9 @@ class Forecast:
         older = history.mean(dim, now_s - 2 * c.level_s, now_s - c.level_s)
         slope = np.nan_to_num((level_now - older) / c.level_s, nan=0.0)
         # The trend is extrapolated over the planning look-ahead only: a day-long extrapolation would be noise.
-        return np.maximum(forecast, last + np.maximum(slope, 0.0) * min(horizon_s, c.horizon_s))
+        trend: FloatArray = last + np.maximum(slope, 0.0) * min(horizon_s, c.horizon_s)
+        peak: FloatArray = np.maximum(forecast, trend)
+        return peak
 
     def margin(self, history: UsageHistory, fleet: Fleet, dim: int, now_s: float) -> FloatArray:
         """Per node, the safety margin in dimension ``dim``: a floor plus a share of the worst recent spike."""
@@ -124,7 +126,8 @@ class Forecast:
         matching_cpu = memory_mib / 1024.0 * c.cpu_per_gib * 1000.0
         ceiling = np.minimum(cpu_milli / c.offline_cpu_usage, cpu_milli * (1.0 + c.stretch_max))
         stretched = np.minimum(np.maximum(cpu_milli, matching_cpu), ceiling)
-        return np.maximum(np.floor(stretched), cpu_milli).astype(np.int64)
+        out: IntArray = np.maximum(np.floor(stretched), cpu_milli).astype(np.int64)
+        return out
 
 
 __all__ = ["Forecast", "ForecastConfig"]

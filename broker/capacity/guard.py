@@ -53,8 +53,8 @@ def choose_victims(overflow_cpu_milli: int, overflow_memory_mib: int, running: l
                    cpu_usage: float = 1.0) -> list[Kill]:
     """The kills that cover the overflow, in kill-score order; ``cpu_usage`` is what a container really uses of the
     CPU it asked for (killing it frees that much). Returns every container when the overflow cannot be covered."""
-    need_cpu = max(overflow_cpu_milli, 0)
-    need_mem = max(overflow_memory_mib, 0)
+    need_cpu = float(max(overflow_cpu_milli, 0))
+    need_mem = float(max(overflow_memory_mib, 0))
     kills: list[Kill] = []
     for item in sorted(running, key=kill_score):
         if need_cpu <= 0 and need_mem <= 0:

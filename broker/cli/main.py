@@ -5,9 +5,9 @@ from __future__ import annotations
 import typer
 
 from broker import __version__
+from broker.cli import capacity, schema, simulate
 from broker.cli import plan as plan_cli
 from broker.cli import quota as quota_cli
-from broker.cli import schema
 from broker.cli import serve as serve_cli
 from broker.cli import yarn as yarn_cli
 
@@ -35,6 +35,8 @@ def _root(
     """Elastic quota scheduler and YARN-on-Kubernetes resource broker."""
 
 
+app.command("simulate", help=simulate._HELP)(simulate.simulate)
+app.add_typer(capacity.app, name="capacity")
 app.command("schema")(schema.schema)
 app.add_typer(serve_cli.app, name="serve")
 app.add_typer(quota_cli.app, name="quota")

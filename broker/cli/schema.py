@@ -31,6 +31,9 @@ def _models() -> dict[SchemaKind, type[BaseModel]]:
     }
 
 
-def schema(kind: SchemaKind = typer.Argument(..., help="Which document: " + ", ".join(k.value for k in SchemaKind))) -> None:
+_KINDS = ", ".join(kind.value for kind in SchemaKind)
+
+
+def schema(kind: SchemaKind = typer.Argument(..., help=f"Which document: {_KINDS}.")) -> None:
     """Print the JSON Schema of an input document (inventory, demand, plan, scenario)."""
     print_json(_models()[kind].model_json_schema())

@@ -6,11 +6,11 @@ Every amount the broker reasons about is an integer in a fixed unit, so that quo
 ========  ==========  =========================================================
 dimension unit        accepted text
 ========  ==========  =========================================================
-cpu       millicores  ``4000m``, ``4``, ``1.5``, ``0.25``, ``2e3m``; bare numbers are cores
+cpu       millicores  ``4000m``, ``4``, ``1.5``, ``0.25``, ``2e3``; bare numbers are cores
 memory    MiB         ``8Gi``, ``512Mi``, ``1G``, ``1073741824``; bare numbers are bytes, as in Kubernetes
 disk      GiB         ``100Gi``, ``1Ti``, ``500G``; bare numbers are bytes
 network   Mbit/s      ``10G``, ``25000M``, ``1000``; bare numbers are Mbit/s (a NIC is sold in bits)
-gpu       devices     ``1``, ``8``; whole devices only
+gpu       devices     ``1``, ``8``; a fraction rounds up to a whole device
 ========  ==========  =========================================================
 
 A quantity that is not a whole number of the unit is rounded *up* (Kubernetes rounds CPU up to 1m the same way):
@@ -122,11 +122,8 @@ def parse_quantity(value: object, dimension: Dimension, field: str) -> int:
             suffix = match["suffix"] or ""
     except (InvalidOperation, ValueError) as exc:  # pragma: no cover - the regex admits only valid numbers
         raise QuantityError(field, f"{text!r} is not a number") from exc
-    if suffix in _BINARY_SUFFIX:
-        base = number * _BINARY_SUFFIX[suffix]
-    else:
-        base = number * _DECIMAL_SUFFIX[suffix]
-    if dimension is Dimension.NETWORK and not suffix and not match["exp"]:
+    base = number * _BINARY_SUFFIX[suffix] if suffix in _BINARY_SUFFIX else number * _DECIMAL_SUFFIX[suffix]
+    if dimension is Dimension.NETWORK and not suffix:
         amount = base / _BARE_NETWORK_UNIT
     else:
         amount = base / dimension.unit

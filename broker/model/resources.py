@@ -6,8 +6,8 @@ goes below zero and saturates at ``UNLIMITED``, and it is frozen so that a plan 
 reader.
 
 Input accepts either the exact field names (``cpu_milli: 4000``) or the familiar Kubernetes keys with quantities
-(``cpu: "4"``, ``memory: "8Gi"``, ``disk: "100Gi"``, ``network: "10G"``, ``gpu: 1``). Output (``for_storage``) uses the exact
-names, so that a round trip is lossless.
+(``cpu: "4"``, ``memory: "8Gi"``, ``disk: "100Gi"``, ``network: "10G"``, ``gpu: 1``). Output (``for_storage``) uses
+the exact names, so that a round trip is lossless.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ class Resources(BaseModel):
             return data
         out: dict[str, Any] = {}
         for key, value in data.items():
+            if isinstance(value, bool):
+                raise InputError(key, "expected a quantity, got a boolean")
             if key in _FRIENDLY and not (key == "gpu" and isinstance(value, int)):
                 exact = _field_of(_FRIENDLY[key])
                 if exact != key and exact in data:
@@ -110,7 +112,7 @@ class Resources(BaseModel):
         """``count`` copies of this amount (a container shape times a container count)."""
         if count < 0:
             raise ValueError("cannot multiply resources by a negative count")
-        return Resources.exact(*(UNLIMITED if a >= UNLIMITED else min(a * count, UNLIMITED) for a in self))
+        return Resources.exact(*(UNLIMITED if a >= UNLIMITED and count else min(a * count, UNLIMITED) for a in self))
 
     __rmul__ = __mul__
 

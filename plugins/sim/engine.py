@@ -5,9 +5,10 @@ Every step (``step_s``, default 10 s), for every policy side by side on the same
 1. the online usage of each node moves (from the scenario's source) and, unless its agent is in an outage, is
    reported to the shared ``UsageHistory``;
 2. containers whose time is up finish; a job's AM finishes with its last worker;
-3. a node is **interfered** when online usage + offline usage exceeds its safe limit (``safe_limit``: 85% CPU,
-   90% memory of capacity by default) in CPU or memory. The guard (``broker.capacity.guard``) then kills offline
-   containers on that node by the kill score until it is back under the limit. A killed worker goes back to its
+3. a node is **interfered** when it runs offline work and online usage + offline usage exceeds its safe limit
+   (``safe_limit``: 85% CPU, 90% memory of capacity by default) in CPU or memory. The guard
+   (``broker.capacity.guard``) then kills offline containers on that node by the kill score until it is back
+   under the limit. A killed worker goes back to its
    job's queue; a killed AM restarts its job (its running workers are killed too);
 4. the policy's estimator proposes lendable capacity, and its anti-churn rule decides what is published;
 5. queued jobs are placed first-come first-served on the published capacity: the AM first (for the ``broker``
@@ -119,10 +120,12 @@ class PolicyRun:
         used_mem = online_mem + self.alloc_mem
         over_cpu = used_cpu - f.cpu_milli * self.scenario.safe_limit.cpu
         over_mem = used_mem - f.memory_mib * self.scenario.safe_limit.memory
-        over = (over_cpu > 0) | (over_mem > 0)
+        # Offline work interferes only where it runs: a node whose online load alone passes the limit is not
+        # counted against a lending policy (online-only would be charged too).
+        over = ((over_cpu > 0) | (over_mem > 0)) & ((self.alloc_cpu > 0) | (self.alloc_mem > 0))
         if measured:
             self.result.add_usage(used_cpu, used_mem, f, int(over.sum()))
-        for node in np.flatnonzero(over & ((self.alloc_cpu > 0) | (self.alloc_mem > 0))):
+        for node in np.flatnonzero(over):
             alive = [g for g in self.node_groups[node] if self.g_count[g] > 0]
             self.node_groups[node] = alive
             running = [Running(g, self.g_count[g], self.g_cpu[g], self.g_mem[g], self.g_start[g], self.g_am[g])

@@ -4,7 +4,7 @@ Sources (one result, a list of ``Job`` sorted by arrival):
 
 - ``synthetic``: Poisson arrivals whose rate follows the day (``night_factor`` times heavier at 03:00 than the daily
   mean, lighter in the afternoon), sizes and durations drawn from the quantiles of the Alibaba 2017 batch trace
-  (terminated tasks of ``batch_task_2017_full.csv``, 66,982 tasks: instances per task p50 2, p90 335, p99 1,999;
+  (terminated tasks of ``batch_task_2017_full.csv``, 66,981 tasks: instances per task p50 2, p90 335, p99 1,999;
   duration p50 28 s, p90 428 s, p99 2,576 s; 73% of tasks ask 0.5 core per instance, 26% 1 core). The volume is set
   so that workers ask ``load`` times the fleet's CPU on average.
 - ``alibaba2017``: the ``batch_task`` rows themselves: terminated tasks with a CPU request; one task is one job;
@@ -18,6 +18,7 @@ Sources (one result, a list of ``Job`` sorted by arrival):
 from __future__ import annotations
 
 import csv
+import math
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,9 +140,10 @@ def read_alibaba2017(path: Path, scenario: Scenario, span_s: float) -> list[Job]
                 memory = float(row[7])
             except ValueError:
                 raise InputError(f"{path}: line {line}", "unreadable number") from None
-            if ended <= created or instances <= 0 or cpu <= 0:
+            # Written as "not (good)" so that NaN, which compares false both ways, is skipped too.
+            if not (ended > created and cpu > 0 and math.isfinite(ended - created)) or instances <= 0:
                 continue
-            tasks.append((line, created, instances, int(round(cpu * 10)), max(1, int(memory * TRACE_MEMORY_MIB)),
+            tasks.append((line, created, instances, round(cpu * 10), max(1, int(memory * TRACE_MEMORY_MIB)),
                           ended - created))
     if not tasks:
         raise InputError(str(path), "no terminated tasks with a CPU request")
@@ -156,7 +158,8 @@ def read_alibaba2017(path: Path, scenario: Scenario, span_s: float) -> list[Job]
                 continue
             jid = len(jobs)
             jobs.append(Job(jid, arrival, _team_of(key, scenario), max(1, round(instances * spec.instance_scale)),
-                            cpu, memory, min(duration, spec.max_duration_s), _needs_disk(key, spec.needs_disk_fraction)))
+                            cpu, memory, min(duration, spec.max_duration_s),
+                            _needs_disk(key, spec.needs_disk_fraction)))
     return jobs
 
 
@@ -186,7 +189,7 @@ def read_jobs_csv(path: Path, scenario: Scenario) -> list[Job]:
                 arrival, instances, duration = float(row[0]), int(row[2]), float(row[5])
             except ValueError:
                 raise InputError(where, "arrival_s, instances and duration_s must be numbers") from None
-            if arrival < 0 or instances <= 0 or duration <= 0:
+            if not (0 <= arrival < math.inf and 0 < duration < math.inf) or instances <= 0:
                 raise InputError(where, "arrival_s >= 0, instances > 0 and duration_s > 0 are required")
             if row[6].strip().lower() not in ("true", "false"):
                 raise InputError(f"{where}.needs_disk", "expected true or false")

@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from broker.errors import InputError
 from broker.model import NAME_PATTERN, Resources, SiteKind, load, parse
 
-POLICIES = ("online-only", "static", "usage-threshold", "broker")
+PolicyName = Literal["online-only", "static", "usage-threshold", "broker"]
+POLICIES: tuple[PolicyName, ...] = ("online-only", "static", "usage-threshold", "broker")
 
 
 class NodeGroup(BaseModel):
@@ -170,7 +171,7 @@ class Scenario(BaseModel):
     offline: OfflineSpec = OfflineSpec()
     teams: tuple[TeamSpec, ...] = Field(default=(TeamSpec(name="default"),), min_length=1, max_length=1000)
     safe_limit: SafeLimit = SafeLimit()
-    policies: tuple[Literal["online-only", "static", "usage-threshold", "broker"], ...] = POLICIES
+    policies: tuple[PolicyName, ...] = POLICIES
     static_fraction: float = Field(0.3, ge=0, le=1)
     offline_cpu_usage: float = Field(1.0, gt=0, le=1, description="CPU offline containers use / what they ask for.")
     am_shape: Resources = Resources.of(cpu="1", memory="2Gi")
@@ -202,10 +203,21 @@ class Scenario(BaseModel):
         return int(self.warmup_days * 86_400 // self.step_s)
 
 
+BUILTIN = ("default", "alibaba")
+"""Scenarios shipped with the package (``plugins/sim/scenarios/<name>.yaml``)."""
+
+
+def builtin_scenario(name: str) -> Scenario:
+    """A scenario shipped with the package, by name."""
+    if name not in BUILTIN:
+        raise InputError("scenario", f"{name!r} is neither a scenario file nor a built-in ({', '.join(BUILTIN)})")
+    text = resources.files("plugins.sim").joinpath(f"scenarios/{name}.yaml").read_text(encoding="utf-8")
+    return parse(Scenario, yaml.safe_load(text), where=f"scenario {name}")
+
+
 def default_scenario() -> Scenario:
     """The embedded default scenario (no external files)."""
-    text = resources.files("plugins.sim").joinpath("scenarios/default.yaml").read_text(encoding="utf-8")
-    return parse(Scenario, yaml.safe_load(text))
+    return builtin_scenario("default")
 
 
 def load_scenario(path: Path) -> tuple[Scenario, Path]:
@@ -214,7 +226,7 @@ def load_scenario(path: Path) -> tuple[Scenario, Path]:
 
 
 def resolve_trace(path: str, base: Path | None) -> Path:
-    """A trace path from a scenario: absolute, relative to the scenario's folder, or to the current directory."""
+    """A trace path: absolute, relative to the scenario file's folder, or to the current directory."""
     candidate = Path(path)
     if candidate.is_absolute():
         return candidate
@@ -224,6 +236,7 @@ def resolve_trace(path: str, base: Path | None) -> Path:
 
 
 __all__ = [
+    "BUILTIN",
     "POLICIES",
     "LinkSpec",
     "NodeGroup",
@@ -235,6 +248,7 @@ __all__ = [
     "Scenario",
     "SiteSpec",
     "TeamSpec",
+    "builtin_scenario",
     "default_scenario",
     "load_scenario",
     "resolve_trace",

@@ -1,0 +1,118 @@
+"""``broker simulate``: the co-location simulation, every policy side by side on the same inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from broker.cli.common import console, err_console, friendly_errors
+from broker.errors import InputError
+from plugins.sim.report import write_report
+from plugins.sim.run import SimulationRun, run
+from plugins.sim.scenario import POLICIES, Scenario, builtin_scenario, load_scenario
+
+_HELP = """Simulate a fleet where online nodes lend spare capacity to offline work, comparing policies.
+
+SCENARIO is a scenario YAML file or a built-in name: `default` (310 synthetic nodes over two IDCs and a cloud pool,
+six teams, two days; no files needed) or `alibaba` (Alibaba 2018 machine usage as online load and Alibaba 2017
+batch tasks as offline demand, read from ../shared/traces). See docs/simulate.md for the format and the figures.
+"""
+
+
+@friendly_errors
+def simulate(
+    scenario: str = typer.Argument("default", help="A scenario file, or a built-in: default, alibaba."),
+    output_json: Path | None = typer.Option(None, "--output-json", help="Write the per-policy figures as JSON."),
+    report: Path | None = typer.Option(None, "--report", help="Write summary.json and PNG plots to this folder."),
+    days: float | None = typer.Option(None, "--days", min=0.01, max=30, help="Override the measured days."),
+    node_scale: float | None = typer.Option(None, "--node-scale", min=0.01, max=100,
+                                            help="Multiply every node group's count (e.g. 16 for ~5,000 nodes)."),
+    policies: str | None = typer.Option(None, "--policies",
+                                        help=f"Comma-separated subset of: {', '.join(POLICIES)}."),
+    seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+) -> None:
+    spec, base = _scenario(scenario)
+    spec = _override(spec, days, node_scale, policies, seed)
+    result = _run(spec, base, quiet)
+    _print_table(result)
+    if output_json is not None:
+        output_json.parent.mkdir(parents=True, exist_ok=True)
+        output_json.write_bytes(orjson.dumps(result.summary(), option=orjson.OPT_INDENT_2))
+        err_console.print(f"wrote {output_json}")
+    if report is not None:
+        for path in write_report(result, report):
+            err_console.print(f"wrote {path}")
+
+
+simulate.__doc__ = _HELP
+
+
+def _scenario(name: str) -> tuple[Scenario, Path | None]:
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml", ".json") or path.exists():
+        return load_scenario(path)
+    return builtin_scenario(name), None
+
+
+def _override(spec: Scenario, days: float | None, node_scale: float | None, policies: str | None,
+              seed: int | None) -> Scenario:
+    data = spec.model_dump()
+    if days is not None:
+        data["days"] = days
+    if node_scale is not None:
+        data["node_scale"] = node_scale
+    if seed is not None:
+        data["seed"] = seed
+    if policies is not None:
+        chosen = tuple(p.strip() for p in policies.split(",") if p.strip())
+        unknown = [p for p in chosen if p not in POLICIES]
+        if unknown:
+            raise InputError("--policies", f"unknown policy {unknown[0]!r}; choose from {', '.join(POLICIES)}")
+        data["policies"] = chosen
+    return Scenario.model_validate(data)
+
+
+def _run(spec: Scenario, base: Path | None, quiet: bool) -> SimulationRun:
+    if quiet:
+        return run(spec, base)
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task(f"simulating {spec.name}", total=1)
+
+        def hook(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        return run(spec, base, hook)
+
+
+def _print_table(result: SimulationRun) -> None:
+    spec = result.scenario
+    table = Table(title=f"{spec.name}: {len(result.inventory.nodes)} nodes, {spec.days:g} days, "
+                        f"{result.jobs} offline jobs, safe limit {spec.safe_limit.cpu:.0%} CPU / "
+                        f"{spec.safe_limit.memory:.0%} memory")
+    headers = ("policy", "avg CPU", "avg mem", "lent core-h", "of oracle", "interfered", "containers", "killed",
+               "killed AMs", "wait p95")
+    for header in headers:
+        table.add_column(header, justify="left" if header == "policy" else "right")
+    for policy in result.results:
+        s = policy.summary()
+        oracle = s["oracle_lendable_cpu_core_hours"]
+        table.add_row(
+            policy.policy,
+            f"{s['avg_cpu_util']:.1%}",
+            f"{s['avg_mem_util']:.1%}",
+            f"{s['lent_cpu_core_hours']:,.0f}",
+            f"{s['lent_cpu_core_hours'] / oracle:.0%}" if oracle else "-",
+            f"{s['interference_fraction']:.5f}",
+            f"{s['offline_containers']:,}",
+            f"{s['killed_containers']:,}",
+            str(s["killed_ams"]),
+            f"{s['offline_wait_p95_s']:,.0f} s",
+        )
+    console.print(table)
