@@ -33,7 +33,14 @@ import httpx
 import orjson
 
 from broker.model import NodePlan, Placement, Plan, Resources, Sink, TeamBinding, TeamPlan
-from broker.service.extender import Extender, ExtenderConfig, Verb
+from broker.service.extender import (
+    Extender,
+    ExtenderConfig,
+    PlanDocument,
+    Verb,
+    build_tables,
+    tables_from_document,
+)
 
 DOMAIN = "broker.elastic.io"
 
@@ -161,9 +168,9 @@ def free_port() -> int:
         return port
 
 
-def write_atomically(path: Path, plan: Plan) -> None:
+def write_atomically(path: Path, text: bytes) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(plan.model_dump_json().encode())
+    tmp.write_bytes(text)
     os.replace(tmp, path)
 
 
@@ -173,14 +180,51 @@ def plan_visibility(port: int, path: Path, plan: Plan, repeats: int) -> list[flo
     with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
         for k in range(repeats):
             version = plan.version + 1 + k
+            text = plan.model_copy(update={"version": version, "created_at_s": time.time()}).model_dump_json()
             written = time.perf_counter()
-            write_atomically(path, plan.model_copy(update={"version": version, "created_at_s": time.time()}))
+            write_atomically(path, text.encode())
             while client.get("/readyz").json().get("plan_version") != version:
                 if time.perf_counter() - written > 10:
                     raise SystemExit("plan not visible within 10 s")
                 time.sleep(0.005)
             out.append(time.perf_counter() - written)
     return out
+
+
+def serve(path: Path, port: int) -> subprocess.Popen[bytes]:
+    """``broker serve extender`` on ``port`` following ``path``, once it is ready."""
+    server = subprocess.Popen([sys.executable, "-c", "from broker.cli.main import main; main()",
+                               "serve", "extender", "--plan", str(path), "--port", str(port),
+                               "--max-plan-age-s", "3600", "--log-level", "warning"])
+    deadline = time.perf_counter() + 30
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        if time.perf_counter() > deadline or server.poll() is not None:
+            server.terminate()
+            raise SystemExit("server did not become ready")
+        time.sleep(0.1)
+
+
+def plan_load(plan: Plan) -> dict[str, float]:
+    """Seconds to decode the plan's JSON and build the tables from it, against validating a ``Plan`` first."""
+    text = plan.model_dump_json().encode()
+    fast, model = [], []
+    for _ in range(3):
+        started = time.perf_counter()
+        tables_from_document(PlanDocument(orjson.loads(text)))
+        fast.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        build_tables(Plan.model_validate_json(text))
+        model.append(time.perf_counter() - started)
+    return {"document_median_s": statistics.median(fast), "model_median_s": statistics.median(model),
+            "bytes": len(text)}
+
+
+PARTS = ("server", "http", "plan")
 
 
 def main() -> None:
@@ -193,48 +237,44 @@ def main() -> None:
     parser.add_argument("--http-requests", type=int, default=20_000)
     parser.add_argument("--http-seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {PARTS}")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    if not parts <= set(PARTS):
+        parser.error(f"--parts: choose among {', '.join(PARTS)}")
 
-    results: dict[str, object] = {}
+    results: dict[str, object] = {"load_average_start": os.getloadavg()}
     plan = make_plan(args.nodes, args.teams, version=1, created_at_s=time.time())
-    extender = Extender(ExtenderConfig(max_plan_age_s=3600))
-    started = time.perf_counter()
-    extender.install(plan)
-    results["tables_build_s"] = time.perf_counter() - started
     some = bodies(500, args.names, args.nodes, args.teams)
-    every = bodies(50, args.nodes, args.nodes, args.teams)
-    for verb in (Verb.FILTER, Verb.PRIORITIZE):
-        results[f"{verb.value}_{args.names}_server"] = server_time(extender, verb, some, args.rounds)
-        results[f"{verb.value}_{args.nodes}_server"] = server_time(extender, verb, every, 2)
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "plan.json"
-        write_atomically(path, plan)
-        port = free_port()
-        server = subprocess.Popen([sys.executable, "-c", "from broker.cli.main import main; main()",
-                                   "serve", "extender", "--plan",
-                                   str(path), "--port", str(port), "--max-plan-age-s", "3600",
-                                   "--log-level", "warning"])
-        try:
-            deadline = time.perf_counter() + 30
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.perf_counter() > deadline:
-                    raise SystemExit("server did not become ready")
-                time.sleep(0.1)
-            for verb in (Verb.FILTER, Verb.PRIORITIZE):
-                results[f"{verb.value}_{args.names}_http"] = throughput(
-                    port, f"/{verb.value}", some[:100], args.http_requests, args.http_seconds,
-                    args.connections)
-            visible = plan_visibility(port, path, plan, 5)
-            results["plan_visible_s"] = {"max": max(visible), "median": statistics.median(visible)}
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+    if "server" in parts:
+        extender = Extender(ExtenderConfig(max_plan_age_s=3600))
+        extender.install(plan)
+        every = bodies(50, args.nodes, args.nodes, args.teams)
+        for verb in (Verb.FILTER, Verb.PRIORITIZE):
+            results[f"{verb.value}_{args.names}_server"] = server_time(extender, verb, some, args.rounds)
+            results[f"{verb.value}_{args.nodes}_server"] = server_time(extender, verb, every, 2)
+    if "plan" in parts:
+        results["plan_load"] = plan_load(plan)
+    if parts & {"http", "plan"}:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "plan.json"
+            write_atomically(path, plan.model_dump_json().encode())
+            port = free_port()
+            server = serve(path, port)
+            try:
+                if "http" in parts:
+                    for verb in (Verb.FILTER, Verb.PRIORITIZE):
+                        results[f"{verb.value}_{args.names}_http"] = throughput(
+                            port, f"/{verb.value}", some[:100], args.http_requests, args.http_seconds,
+                            args.connections)
+                if "plan" in parts:
+                    visible = plan_visibility(port, path, plan, 7)
+                    results["plan_visible_s"] = {"max": max(visible), "median": statistics.median(visible),
+                                                 "all": visible}
+            finally:
+                server.terminate()
+                server.wait(timeout=10)
+    results["load_average_end"] = os.getloadavg()
     sys.stdout.write(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 

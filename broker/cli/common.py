@@ -15,7 +15,8 @@ from broker.errors import BrokerError, InputError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-console = Console(stderr=False)
+# Tables are wide; when the output is a file or a pipe, do not fold them to the 80-column default.
+console = Console(stderr=False, width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
 EXIT_INPUT = 2

@@ -1,7 +1,8 @@
 """``broker quota``: validate, apply (with dry-run), show, history, roll back and simulate quota policies.
 
-Policies are kept in a versioned store (``--store PATH``, else ``$BROKER_STORE``, else
-``~/.local/state/broker/store.json``); every change records its version, author, time and diff.
+Policies are kept in a versioned store (``--store PATH|URL``, else ``$BROKER_STORE``, else
+``~/.local/state/broker/store.json``; a ``redis://`` URL selects the shared Redis store); every change records
+its version, author, time and diff.
 ``broker quota serve`` runs the admin HTTP API over the same store.
 """
 
@@ -22,13 +23,13 @@ from broker.cli.common import console, friendly_errors, print_json
 from broker.errors import InputError
 from broker.model import Resources, parse, read_document
 from broker.quota import QuotaPolicy, RuntimeQuota, compute_runtime_quota, read_demand
-from broker.store import FileStore, PolicyLog, PolicyRecord, Preview, default_path
+from broker.store import PolicyLog, PolicyRecord, Preview, open_store
 
 app = typer.Typer(help="Elastic quota policies: validate, apply, show, history, rollback, simulate, serve.",
                   no_args_is_help=True)
 
-_STORE = typer.Option(None, "--store", help="Policy store file [default: $BROKER_STORE or "
-                                           "~/.local/state/broker/store.json].")
+_STORE = typer.Option(None, "--store", help="Policy store: a file, or a redis:// URL (see docs/store.md) "
+                                           "[default: $BROKER_STORE or ~/.local/state/broker/store.json].")
 _AUTHOR = typer.Option(None, "--author", help="Who makes the change [default: the login name].")
 _JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
 P = ParamSpec("P")
@@ -51,8 +52,8 @@ def _markup_safe(fn: Callable[P, R]) -> Callable[P, R]:
 _POOL_HELP = "Pool size, e.g. cpu=400,memory=1600Gi[,disk=...,network=...,gpu=...]."
 
 
-def _log(store: Path | None) -> PolicyLog:
-    return PolicyLog(FileStore(store if store is not None else default_path(os.environ)))
+def _log(store: str | None) -> PolicyLog:
+    return PolicyLog(open_store(store, os.environ))
 
 
 def _author(author: str | None) -> str:
@@ -135,7 +136,7 @@ def apply(
                                               help="Refuse unless the store is at this version."),
     comment: str = typer.Option("", "--comment", help="Why (kept in the history)."),
     author: str | None = _AUTHOR,
-    store: Path | None = _STORE,
+    store: str | None = _STORE,
     json: bool = _JSON,
 ) -> None:
     """Apply a policy as the next version (all or nothing), or preview it with --dry-run."""
@@ -166,7 +167,7 @@ def apply(
 @_markup_safe
 def show(
     version: int | None = typer.Option(None, "--version", min=1, help="A past version [default: current]."),
-    store: Path | None = _STORE,
+    store: str | None = _STORE,
     json: bool = _JSON,
 ) -> None:
     """Show the current (or a past) policy."""
@@ -199,7 +200,7 @@ def _text(limits: dict[str, str]) -> str:
 @_markup_safe
 def history(
     limit: int = typer.Option(20, "--limit", min=1, max=10_000, help="How many versions, newest first."),
-    store: Path | None = _STORE,
+    store: str | None = _STORE,
     json: bool = _JSON,
 ) -> None:
     """List the policy versions: version, author, time, action and diff."""
@@ -225,7 +226,7 @@ def _print_record(record: PolicyRecord) -> None:
 def rollback(
     version: int = typer.Argument(..., min=1, help="The version whose policy to restore."),
     author: str | None = _AUTHOR,
-    store: Path | None = _STORE,
+    store: str | None = _STORE,
 ) -> None:
     """Restore an old version's policy as a new version (history is kept)."""
     outcome = _log(store).rollback(version, _author(author))
@@ -264,7 +265,7 @@ def serve(
     tokens: Path = typer.Option(..., "--tokens", help="Tokens file (see docs/quota.md)."),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8081, "--port", min=0, max=65535),
-    store: Path | None = _STORE,
+    store: str | None = _STORE,
 ) -> None:
     """Run the quota admin HTTP API (OpenAPI at /openapi.json)."""
     import uvicorn

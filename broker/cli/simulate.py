@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import orjson
@@ -34,11 +35,13 @@ def simulate(
     policies: str | None = typer.Option(None, "--policies",
                                         help=f"Comma-separated subset of: {', '.join(POLICIES)}."),
     seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
+    workers: int = typer.Option(os.cpu_count() or 1, "--workers", min=1, max=64,
+                                help="Processes running the policies in parallel (default: one per core)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
     spec, base = _scenario(scenario)
     spec = _override(spec, days, node_scale, policies, seed)
-    result = _run(spec, base, quiet)
+    result = _run(spec, base, quiet, workers)
     _print_table(result)
     if output_json is not None:
         output_json.parent.mkdir(parents=True, exist_ok=True)
@@ -77,9 +80,9 @@ def _override(spec: Scenario, days: float | None, node_scale: float | None, poli
     return Scenario.model_validate(data)
 
 
-def _run(spec: Scenario, base: Path | None, quiet: bool) -> SimulationRun:
+def _run(spec: Scenario, base: Path | None, quiet: bool, workers: int) -> SimulationRun:
     if quiet:
-        return run(spec, base)
+        return run(spec, base, workers=workers)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err_console, transient=True) as progress:
@@ -88,7 +91,7 @@ def _run(spec: Scenario, base: Path | None, quiet: bool) -> SimulationRun:
         def hook(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        return run(spec, base, hook)
+        return run(spec, base, hook, workers)
 
 
 def _print_table(result: SimulationRun) -> None:
@@ -97,7 +100,7 @@ def _print_table(result: SimulationRun) -> None:
                         f"{result.jobs} offline jobs, safe limit {spec.safe_limit.cpu:.0%} CPU / "
                         f"{spec.safe_limit.memory:.0%} memory")
     headers = ("policy", "avg CPU", "avg mem", "lent core-h", "of oracle", "interfered", "containers", "killed",
-               "killed AMs", "wait p95")
+               "killed AMs", "reclaimed", "wait p95")
     for header in headers:
         table.add_column(header, justify="left" if header == "policy" else "right")
     for policy in result.results:
@@ -113,6 +116,22 @@ def _print_table(result: SimulationRun) -> None:
             f"{s['offline_containers']:,}",
             f"{s['killed_containers']:,}",
             str(s["killed_ams"]),
+            f"{s['reclaimed_containers']:,}",
             f"{s['offline_wait_p95_s']:,.0f} s",
         )
+    console.print(table)
+    for policy in result.results:
+        if policy.teams:
+            _print_teams(policy.policy, policy.teams)
+
+
+def _print_teams(policy: str, teams: dict[str, dict[str, float]]) -> None:
+    table = Table(title=f"{policy}: elastic quota per team (CPU; averages over the quota intervals)")
+    for header in ("team", "min cores", "runtime cores", "used cores", "guarantee met", "borrowed core-h",
+                   "lent core-h", "reclaimed"):
+        table.add_column(header, justify="left" if header == "team" else "right")
+    for team, f in teams.items():
+        table.add_row(team, f"{f['min_cores_avg']:,.0f}", f"{f['runtime_cores_avg']:,.0f}",
+                      f"{f['used_cores_avg']:,.0f}", f"{f['guarantee_met']:.0%}", f"{f['borrowed_core_hours']:,.0f}",
+                      f"{f['lent_core_hours']:,.0f}", f"{f['reclaimed_containers']:,}")
     console.print(table)

@@ -123,10 +123,7 @@ def parse_quantity(value: object, dimension: Dimension, field: str) -> int:
     except (InvalidOperation, ValueError) as exc:  # pragma: no cover - the regex admits only valid numbers
         raise QuantityError(field, f"{text!r} is not a number") from exc
     base = number * _BINARY_SUFFIX[suffix] if suffix in _BINARY_SUFFIX else number * _DECIMAL_SUFFIX[suffix]
-    if dimension is Dimension.NETWORK and not suffix:
-        amount = base / _BARE_NETWORK_UNIT
-    else:
-        amount = base / dimension.unit
+    amount = base / _BARE_NETWORK_UNIT if dimension is Dimension.NETWORK and not suffix else base / dimension.unit
     if amount > UNLIMITED:
         raise QuantityError(field, f"{text!r} is larger than the largest quantity (use 'unlimited')")
     return int(amount.to_integral_value(rounding=ROUND_CEILING))

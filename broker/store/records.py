@@ -6,10 +6,15 @@ old policy, so the log always says who changed what.
 
 ``Observation`` is the pool size and per-leaf demand the control loop last saw; a dry-run uses it to show what
 a policy change would do to every group's runtime quota *now*.
+
+The shared (Redis) store also keeps the last published plan as a ``StoredPlan``, an ``AuditEntry`` per
+administrative event, and leases whose ``Fence`` (lease name and token) a leader attaches to its writes so
+that a deposed leader's late writes are refused.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -57,4 +62,37 @@ class Observation(BaseModel):
     demand: dict[str, Resources] = Field(default_factory=dict)
 
 
-__all__ = ["Action", "Observation", "PolicyRecord"]
+class AuditEntry(BaseModel):
+    """One line of the audit log: who did what, when. The store keeps only the newest entries (a bounded
+    log), so it is an operator's recent trail, not an archive."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    at: datetime
+    actor: str = Field(min_length=1, max_length=MAX_AUTHOR)
+    action: str = Field(min_length=1, max_length=128, description="A dotted verb, e.g. ``policy.apply``.")
+    detail: str = Field("", max_length=4096)
+
+
+class StoredPlan(BaseModel):
+    """The last published plan as the store holds it: its JSON document and the version it was written as."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: int = Field(ge=0)
+    plan_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """A leader's credential for fenced writes: the lease it holds and the token it got when acquiring it.
+
+    Tokens only grow, so a write carrying a token older than the lease's newest one comes from a leader that
+    has since been replaced, and the store refuses it.
+    """
+
+    lease: str
+    token: int
+
+
+__all__ = ["Action", "AuditEntry", "Fence", "Observation", "PolicyRecord", "StoredPlan"]

@@ -21,19 +21,24 @@ every step, exactly what the safe limit leaves above that step's true online usa
 
 from __future__ import annotations
 
+import multiprocessing
+import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from broker.capacity import Fleet, Lendable, Published, UsageHistory, estimator_named, resync, resync_rule_for
 from broker.capacity.forecast import ForecastConfig
 from broker.capacity.guard import Running, choose_victims
-from broker.model import Inventory
+from broker.model import Inventory, Resources
 from plugins.sim.offline import Job
 from plugins.sim.online import OnlineUsage
 from plugins.sim.results import PolicyResult, WaitHistogram
 from plugins.sim.scenario import Scenario
+from plugins.sim.teams import Holding, TeamQuotas
 
 SCAN_LIMIT = 400
 """Queued jobs looked at per step (a scheduler does not rescan an unbounded queue every cycle)."""
@@ -89,6 +94,10 @@ class PolicyRun:
         self.in_started: set[int] = set()  # membership of ``started``
         self.offset_s = scenario.warmup_steps * scenario.step_s  # job arrivals count from the measured start
         self.result = PolicyResult(policy=name)
+        self.quotas: TeamQuotas | None = None
+        if name == "broker" and scenario.quota is not None:
+            self.quotas = TeamQuotas(scenario.quota_policy(), [t.name for t in scenario.teams],
+                                     scenario.quota_interval_s, scenario.reclaim_grace_s)
         self.waits = WaitHistogram(scenario.step_s)
 
     # --- step phases --------------------------------------------------------------------------------------------
@@ -114,7 +123,7 @@ class PolicyRun:
                 state.am_group = -1
                 self._release(am, self.g_count[am])
 
-    def guard(self, now_s: float, online_cpu: np.ndarray, online_mem: np.ndarray, measured: bool) -> None:
+    def guard(self, now_s: float, online_cpu: np.ndarray, online_mem: np.ndarray) -> None:
         f = self.fleet
         used_cpu = online_cpu + self.alloc_cpu * self.u
         used_mem = online_mem + self.alloc_mem
@@ -123,22 +132,52 @@ class PolicyRun:
         # Offline work interferes only where it runs: a node whose online load alone passes the limit is not
         # counted against a lending policy (online-only would be charged too).
         over = ((over_cpu > 0) | (over_mem > 0)) & ((self.alloc_cpu > 0) | (self.alloc_mem > 0))
-        if measured:
-            self.result.add_usage(used_cpu, used_mem, f, int(over.sum()))
+        self.result.add_usage(used_cpu, used_mem, f, int(over.sum()))
         for node in np.flatnonzero(over):
             alive = [g for g in self.node_groups[node] if self.g_count[g] > 0]
             self.node_groups[node] = alive
             running = [Running(g, self.g_count[g], self.g_cpu[g], self.g_mem[g], self.g_start[g], self.g_am[g])
                        for g in alive]
             for kill in choose_victims(int(np.ceil(over_cpu[node])), int(np.ceil(over_mem[node])), running, self.u):
-                self._kill(kill.key, kill.count, measured)
+                self._kill(kill.key, kill.count)
+
+    def share(self, now_s: float, lendable: Lendable) -> None:
+        """At each quota interval: runtime quota per team from the pool and demand, then quota reclaim."""
+        quotas = self.quotas
+        if quotas is None or not quotas.due(now_s):
+            return
+        pending: dict[str, tuple[int, int]] = {}
+        am = self.scenario.am_shape
+        for j in self.waiting + self.started:
+            state = self.jobs[j]
+            job = state.job
+            cpu, mem = pending.get(job.team, (0, 0))
+            cpu += state.pending * job.cpu_milli + (am.cpu_milli if state.am_group < 0 else 0)
+            mem += state.pending * job.memory_mib + (am.memory_mib if state.am_group < 0 else 0)
+            pending[job.team] = (cpu, mem)
+        pool = Resources.exact(int(lendable.cpu_milli.sum()), int(lendable.memory_mib.sum()))
+        quotas.recompute(now_s, pool, pending)
+        quotas.record(now_s - self.offset_s)
+        for g, count in quotas.reclaim(now_s, self._holdings).items():
+            self._kill(g, count, reclaim=True)
+
+    def _holdings(self, teams: set[str]) -> list[Holding]:
+        out = []
+        for groups in self.node_groups:
+            for g in groups:
+                if self.g_count[g] > 0:
+                    team = self.jobs[self.g_job[g]].job.team
+                    if team in teams:
+                        out.append(Holding(g, team, self.g_count[g], self.g_cpu[g], self.g_mem[g], self.g_start[g],
+                                           self.g_am[g]))
+        return out
 
     def publish(self, history: UsageHistory, now_s: float) -> Lendable:
         proposed = self.estimator.estimate(self.fleet, history, now_s)
         self.published = resync(self.published, proposed, self.fleet, now_s, self.rule)
         return self.published.lendable
 
-    def place(self, step: int, now_s: float, lendable: Lendable, measured: bool) -> None:
+    def place(self, step: int, now_s: float, lendable: Lendable) -> None:
         """Give published capacity to queued work: started jobs' workers first, then new jobs in arrival order."""
         free_cpu = np.maximum(lendable.cpu_milli - self.alloc_cpu, 0)
         free_mem = np.maximum(lendable.memory_mib - self.alloc_mem, 0)
@@ -151,7 +190,7 @@ class PolicyRun:
             if state.am_group < 0 or state.pending == 0:
                 self.in_started.discard(j)
                 continue  # its AM died (it is back with the new jobs) or it has everything it asked for
-            self._place_workers(j, free_cpu, free_mem, exhausted, step, now_s, measured)
+            self._place_workers(j, free_cpu, free_mem, exhausted, step, now_s)
             if state.pending > 0:
                 still_started.append(j)
             else:
@@ -169,6 +208,9 @@ class PolicyRun:
             if (job.cpu_milli, job.memory_mib, job.needs_disk) in exhausted or (
                     (job.cpu_milli, job.memory_mib, False) in exhausted):
                 continue  # its workers would not fit anywhere: do not hold an AM for it yet
+            if self._allowed(job.team, am.cpu_milli, am.memory_mib, 1) == 0 or self._allowed(
+                    job.team, job.cpu_milli, job.memory_mib, 1) == 0:
+                continue  # its team is at its runtime quota
             scanned += 1
             fits = am_ok & (free_cpu >= am.cpu_milli) & (free_mem >= am.memory_mib)
             candidates = np.flatnonzero(fits)
@@ -177,25 +219,36 @@ class PolicyRun:
                     w for w in self.waiting[:position] if self.jobs[w].am_group < 0]
                 return  # every job needs the same AM shape: nobody else starts this step
             node = int(candidates[0])
-            self.jobs[j].am_group = self._start(j, node, 1, am.cpu_milli, am.memory_mib, True, step, now_s, measured)
+            self.jobs[j].am_group = self._start(j, node, 1, am.cpu_milli, am.memory_mib, True, step, now_s)
             free_cpu[node] -= am.cpu_milli
             free_mem[node] -= am.memory_mib
             if self.am_needs_stable:
                 am_ok[node] = (lendable.stable_cpu_milli[node] - self.am_cpu[node] >= am.cpu_milli) and (
                     lendable.stable_memory_mib[node] - self.am_mem[node] >= am.memory_mib)
-            self._place_workers(j, free_cpu, free_mem, exhausted, step, now_s, measured)
+            self._place_workers(j, free_cpu, free_mem, exhausted, step, now_s)
             if self.jobs[j].pending > 0 and j not in self.in_started:
                 self.in_started.add(j)
                 self.started.append(j)
         self.waiting = [w for w in self.waiting if self.jobs[w].am_group < 0]
 
+    def _allowed(self, team: str, cpu_milli: int, memory_mib: int, wanted: int) -> int:
+        """How many of ``wanted`` containers of this shape the team's runtime quota still lets start."""
+        if self.quotas is None:
+            return wanted
+        room_cpu, room_mem = self.quotas.room(team)
+        return min(wanted, room_cpu // cpu_milli if cpu_milli else wanted,
+                   room_mem // memory_mib if memory_mib else wanted)
+
     def _place_workers(self, j: int, free_cpu: np.ndarray, free_mem: np.ndarray,
-                       exhausted: set[tuple[int, int, bool]], step: int, now_s: float, measured: bool) -> None:
-        """First-fit as many of job ``j``'s pending workers as the free capacity holds."""
+                       exhausted: set[tuple[int, int, bool]], step: int, now_s: float) -> None:
+        """First-fit as many of job ``j``'s pending workers as the free capacity (and its team's quota) holds."""
         state = self.jobs[j]
         job = state.job
         shape = (job.cpu_milli, job.memory_mib, job.needs_disk)
         if shape in exhausted or (job.cpu_milli, job.memory_mib, False) in exhausted:
+            return
+        allowed = self._allowed(job.team, job.cpu_milli, job.memory_mib, state.pending)
+        if allowed <= 0:
             return
         fit = np.minimum(free_cpu // job.cpu_milli, free_mem // job.memory_mib)
         if job.needs_disk:
@@ -203,22 +256,23 @@ class PolicyRun:
         nodes = np.flatnonzero(fit)
         counts = fit[nodes]
         cumulative = np.cumsum(counts)
-        last = int(np.searchsorted(cumulative, state.pending))
+        last = int(np.searchsorted(cumulative, allowed))
+        left = allowed
         for k in range(min(last + 1, len(nodes))):
             node = int(nodes[k])
-            take = int(min(counts[k], state.pending))
+            take = int(min(counts[k], left))
             if take <= 0:
                 break
-            self._start(j, node, take, job.cpu_milli, job.memory_mib, False, step, now_s, measured)
+            self._start(j, node, take, job.cpu_milli, job.memory_mib, False, step, now_s)
+            left -= take
             free_cpu[node] -= take * job.cpu_milli
             free_mem[node] -= take * job.memory_mib
-        if state.pending > 0:
+        if left > 0:
             exhausted.add(shape)  # it took everything that fits this shape
 
     # --- bookkeeping --------------------------------------------------------------------------------------------
 
-    def _start(self, j: int, node: int, count: int, cpu: int, mem: int, is_am: bool, step: int, now_s: float,
-               measured: bool) -> int:
+    def _start(self, j: int, node: int, count: int, cpu: int, mem: int, is_am: bool, step: int, now_s: float) -> int:
         g = len(self.g_node)
         state = self.jobs[j]
         self.g_node.append(node)
@@ -232,6 +286,8 @@ class PolicyRun:
         state.groups.append(g)
         self.alloc_cpu[node] += count * cpu
         self.alloc_mem[node] += count * mem
+        if self.quotas is not None:
+            self.quotas.charge(state.job.team, count * cpu, count * mem)
         if is_am:
             self.am_cpu[node] += cpu
             self.am_mem[node] += mem
@@ -240,9 +296,8 @@ class PolicyRun:
             state.running += count
             duration_steps = max(1, int(np.ceil(state.job.duration_s / self.scenario.step_s)))
             self.ends.setdefault(step + duration_steps, []).append(g)
-        if measured:
-            self.result.offline_containers += count
-            self.waits.add(now_s - self.offset_s - state.job.arrival_s, count)
+        self.result.offline_containers += count
+        self.waits.add(now_s - self.offset_s - state.job.arrival_s, count)
         return g
 
     def _release(self, g: int, count: int) -> None:
@@ -250,18 +305,23 @@ class PolicyRun:
         self.g_count[g] -= count
         self.alloc_cpu[node] -= count * self.g_cpu[g]
         self.alloc_mem[node] -= count * self.g_mem[g]
+        if self.quotas is not None:
+            self.quotas.charge(self.jobs[self.g_job[g]].job.team, -count * self.g_cpu[g], -count * self.g_mem[g])
         if self.g_am[g]:
             self.am_cpu[node] -= count * self.g_cpu[g]
             self.am_mem[node] -= count * self.g_mem[g]
 
-    def _kill(self, g: int, count: int, measured: bool) -> None:
+    def _kill(self, g: int, count: int, reclaim: bool = False) -> None:
+        """Kill ``count`` containers of placement ``g``: by the guard, or evicted by quota reclaim."""
         count = min(count, self.g_count[g])
         if count <= 0:
             return
         j = self.g_job[g]
         state = self.jobs[j]
         self._release(g, count)
-        if measured:
+        if reclaim:
+            self.result.reclaimed_containers += count
+        else:
             self.result.killed_containers += count
         if not self.g_am[g]:
             state.running -= count
@@ -271,7 +331,7 @@ class PolicyRun:
                 self.started.append(j)
             return
         # An AM's death restarts its job: its running workers die with it and go back to the queue.
-        if measured:
+        if not reclaim:
             self.result.killed_ams += 1
         state.am_group = -1
         for other in state.groups:
@@ -280,7 +340,9 @@ class PolicyRun:
                 self._release(other, lost)
                 state.running -= lost
                 state.pending += lost
-                if measured:
+                if reclaim:
+                    self.result.reclaimed_containers += lost
+                else:
                     self.result.killed_containers += lost
         self.in_started.discard(j)
         self.waiting.append(j)
@@ -291,6 +353,10 @@ class PolicyRun:
             if state.pending:
                 self.waits.add(end_s - self.offset_s - state.job.arrival_s, state.pending)
         self.result.offline_wait_p95_s = self.waits.quantile(0.95)
+        if self.quotas is not None:
+            self.result.teams = self.quotas.summary(self.quotas.interval_s / 3600)
+            self.result.team_series = {"t_s": self.quotas.series_t_s,
+                                       **{team: vars(s) for team, s in self.quotas.series.items()}}
         return self.result
 
 
@@ -298,15 +364,67 @@ ProgressHook = Callable[[int, int], None]
 
 
 def simulate(scenario: Scenario, inventory: Inventory, online: OnlineUsage, jobs: list[Job],
-             forecast: ForecastConfig | None = None, progress: ProgressHook | None = None) -> list[PolicyResult]:
-    """Run every policy of the scenario side by side; returns their results in the scenario's order."""
-    fleet = Fleet.of(inventory.nodes)
+             forecast: ForecastConfig | None = None, progress: ProgressHook | None = None,
+             workers: int = 1) -> list[PolicyResult]:
+    """Run every policy of the scenario on the same inputs; returns their results in the scenario's order.
+
+    Policies never interact, so with ``workers > 1`` each runs in its own forked process (the inputs are shared
+    copy-on-write, not pickled); the results are the same as with one worker.
+    """
     config = forecast or ForecastConfig(
         cpu_threshold=scenario.safe_limit.cpu,
         memory_threshold=scenario.safe_limit.memory,
         offline_cpu_usage=scenario.offline_cpu_usage,
     )
-    runs = [PolicyRun(name, scenario, inventory, fleet, config) for name in scenario.policies]
+    names: list[str] = list(scenario.policies)
+    total = scenario.warmup_steps + scenario.steps
+    if workers <= 1 or len(names) == 1:
+        return _run_policies(scenario, inventory, online, jobs, config, names, progress)
+    global _FORKED
+    _FORKED = (scenario, inventory, online, jobs, config)
+    context = multiprocessing.get_context("fork")
+    done = context.Array("q", len(names), lock=False)
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                 initializer=_share_progress, initargs=(done,)) as pool:
+            futures = [pool.submit(_run_one, i, name) for i, name in enumerate(names)]
+            while not all(f.done() for f in futures):
+                if progress is not None:
+                    progress(sum(done) // len(names), total)
+                time.sleep(0.2)
+            results = [f.result() for f in futures]
+    finally:
+        _FORKED = None
+    if progress is not None:
+        progress(total, total)
+    return results
+
+
+_FORKED: tuple[Scenario, Inventory, OnlineUsage, list[Job], ForecastConfig] | None = None
+"""The inputs a forked worker reads (set only while ``simulate`` runs with workers)."""
+_DONE: Any = None
+
+
+def _share_progress(done: Any) -> None:
+    global _DONE
+    _DONE = done
+
+
+def _run_one(index: int, name: str) -> PolicyResult:
+    assert _FORKED is not None, "workers are forked by simulate()"
+    scenario, inventory, online, jobs, config = _FORKED
+
+    def hook(t: int, total: int) -> None:
+        _DONE[index] = t
+
+    return _run_policies(scenario, inventory, online, jobs, config, [name], hook)[0]
+
+
+def _run_policies(scenario: Scenario, inventory: Inventory, online: OnlineUsage, jobs: list[Job],
+                  config: ForecastConfig, names: list[str], progress: ProgressHook | None) -> list[PolicyResult]:
+    """The simulation loop for ``names``, in lockstep (see the module docstring)."""
+    fleet = Fleet.of(inventory.nodes)
+    runs = [PolicyRun(name, scenario, inventory, fleet, config) for name in names]
     history = UsageHistory(len(fleet))
     step_s = scenario.step_s
     warm = scenario.warmup_steps
@@ -324,22 +442,21 @@ def simulate(scenario: Scenario, inventory: Inventory, online: OnlineUsage, jobs
         online_cpu = online.cpu[t] * cap_cpu
         online_mem = online.memory[t] * cap_mem
         history.observe(now_s, online_cpu.astype(np.int64), online_mem.astype(np.int64), online.seen[t])
-        measured = t >= warm
-        arrivals: list[Job] = []
-        if measured:
-            offset = (t - warm + 1) * step_s
-            while next_job < len(jobs) and jobs[next_job].arrival_s < offset:
-                arrivals.append(jobs[next_job])
-                next_job += 1
-            oracle = np.maximum(cap_cpu * scenario.safe_limit.cpu - online_cpu - reserve_cpu, 0.0)
-        if not measured:
+        if t < warm:
             continue  # warm-up: history only
+        arrivals: list[Job] = []
+        offset = (t - warm + 1) * step_s
+        while next_job < len(jobs) and jobs[next_job].arrival_s < offset:
+            arrivals.append(jobs[next_job])
+            next_job += 1
+        oracle = np.maximum(cap_cpu * scenario.safe_limit.cpu - online_cpu - reserve_cpu, 0.0)
         for run in runs:
             run.finish(t)
-            run.guard(now_s, online_cpu, online_mem, measured)
+            run.guard(now_s, online_cpu, online_mem)
             lendable = run.publish(history, now_s)
+            run.share(now_s, lendable)
             run.arrive(arrivals)
-            run.place(t, now_s, lendable, measured)
+            run.place(t, now_s, lendable)
             run.result.add_lending(lendable, oracle, step_s)
             if (t - warm) % series_every == 0:
                 run.result.add_series(now_s - warm * step_s, online_cpu + run.alloc_cpu * run.u, cap_cpu, site_index)

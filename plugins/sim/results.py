@@ -51,6 +51,9 @@ class PolicyResult:
     offline_containers: int = 0
     killed_containers: int = 0
     killed_ams: int = 0
+    reclaimed_containers: int = 0
+    teams: dict[str, Any] = field(default_factory=dict)
+    team_series: dict[str, Any] = field(default_factory=dict)
     offline_wait_p95_s: float = 0.0
     series_t_s: list[float] = field(default_factory=list)
     series_util: list[float] = field(default_factory=list)
@@ -89,6 +92,8 @@ class PolicyResult:
             "killed_containers": self.killed_containers,
             "killed_ams": self.killed_ams,
             "offline_wait_p95_s": self.offline_wait_p95_s,
+            "reclaimed_containers": self.reclaimed_containers,
+            **({"teams": self.teams} if self.teams else {}),
         }
 
 

@@ -40,13 +40,15 @@ class SimulationRun:
         }
 
 
-def run(scenario: Scenario, base: Path | None, progress: ProgressHook | None = None) -> SimulationRun:
-    """Simulate ``scenario``; trace paths resolve against ``base`` (the scenario file's folder)."""
+def run(scenario: Scenario, base: Path | None, progress: ProgressHook | None = None,
+        workers: int = 1) -> SimulationRun:
+    """Simulate ``scenario``; trace paths resolve against ``base`` (the scenario file's folder); ``workers``
+    processes run the policies in parallel."""
     inventory = build_inventory(scenario)
     usage = online.generate(scenario, load_factors(scenario), base)
     fleet_cpu = sum(node.capacity.cpu_milli for node in inventory.nodes)
     jobs = offline.generate(scenario, fleet_cpu, base)
-    results = simulate(scenario, inventory, usage, jobs, progress=progress)
+    results = simulate(scenario, inventory, usage, jobs, progress=progress, workers=workers)
     return SimulationRun(scenario=scenario, inventory=inventory, jobs=len(jobs), results=results)
 
 

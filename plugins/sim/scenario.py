@@ -11,13 +11,14 @@ from __future__ import annotations
 from enum import Enum
 from importlib import resources
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from broker.errors import InputError
 from broker.model import NAME_PATTERN, Resources, SiteKind, load, parse
+from broker.quota import QuotaPolicy
 
 PolicyName = Literal["online-only", "static", "usage-threshold", "broker"]
 POLICIES: tuple[PolicyName, ...] = ("online-only", "static", "usage-threshold", "broker")
@@ -176,6 +177,13 @@ class Scenario(BaseModel):
     offline_cpu_usage: float = Field(1.0, gt=0, le=1, description="CPU offline containers use / what they ask for.")
     am_shape: Resources = Resources.of(cpu="1", memory="2Gi")
     node_scale: float = Field(1.0, gt=0, le=100, description="Multiplies every node group's count.")
+    quota: dict[str, Any] | None = Field(
+        None, description="An elastic quota policy (the `broker quota` format) whose leaves are the teams; the "
+                          "`broker` policy shares its pool by it. Absent: teams share first come, first served.")
+    quota_interval_s: float = Field(60.0, ge=1, le=3600, description="Seconds between runtime-quota updates.")
+    reclaim_grace_s: float = Field(120.0, ge=0, le=86_400, description="Grace before quota reclaim evicts.")
+
+    _policy: QuotaPolicy | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -190,7 +198,20 @@ class Scenario(BaseModel):
             raise InputError("teams", "team names must be unique")
         if len(set(self.policies)) != len(self.policies) or not self.policies:
             raise InputError("policies", "list each policy once, at least one")
+        if self.quota is not None:
+            policy = QuotaPolicy.from_document(self.quota)
+            leaves = {policy.tree.names[i] for i in policy.tree.leaves}
+            for i, team in enumerate(self.teams):
+                if team.name not in leaves:
+                    raise InputError(f"teams[{i}].name", f"team {team.name!r} is not a leaf group of the quota policy")
+            self._policy = policy
         return self
+
+    def quota_policy(self) -> QuotaPolicy:
+        """The validated quota policy (only when ``quota`` is set)."""
+        if self._policy is None:
+            raise ValueError("scenario has no quota policy")
+        return self._policy
 
     @property
     def steps(self) -> int:

@@ -10,9 +10,11 @@ from broker.service.extender import Extender, ExtenderConfig
 
 from .builders import NOW
 
-SAMPLES = Path(__file__).parent / "samples"
-"""Copies of ``contracts/kube-scheduler``: upstream fixtures and requests captured from a real kube-scheduler.
-"""
+CONTRACTS = Path(__file__).resolve().parents[2].parent / "shared" / "contracts"
+"""The shared wire contracts, next to the project (never copied into it)."""
+
+SAMPLES = CONTRACTS / "kube-scheduler"
+"""Upstream extender fixtures and requests captured from a real kube-scheduler (``captured/``)."""
 
 
 class Clock:

@@ -141,6 +141,22 @@ def test_a_broken_plan_file_keeps_the_last_good_plan(tmp_path: Path) -> None:
         assert httpx.get(f"{url}/readyz").json()["plan_version"] == 3
 
 
+def test_a_plan_with_a_broken_node_keeps_the_last_good_plan_and_names_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    good = plan(nodes=[node("n1").places("team-a", "exec")], teams=[team("team-a")], version=3)
+    write_plan(path, good)
+    extender = Extender(ExtenderConfig(max_plan_age_s=1e9))
+    with live_server(create_app(extender, FilePlanSource(path, poll_s=0.05))) as url:
+        wait_for(lambda: httpx.get(f"{url}/readyz").status_code == 200, 2.0)
+        broken = orjson.loads(good.model_copy(update={"version": 4}).model_dump_json())
+        broken["nodes"][0]["placements"][0]["count"] = -1
+        path.write_bytes(orjson.dumps(broken))
+        wait_for(lambda: httpx.get(f"{url}/readyz").json()["last_load_error"], 2.0)
+        ready = httpx.get(f"{url}/readyz").json()
+        assert ready["plan_version"] == 3
+        assert ready["last_load_error"].startswith("nodes[0].placements[0].count:")
+
+
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("tls")

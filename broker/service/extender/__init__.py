@@ -4,12 +4,14 @@ kube-scheduler POSTs every offline pod (one requesting the broker's managed exte
 ``prioritize`` and ``preempt``; the extender answers from tables built once per plan (``tables``), with pure
 decisions (``filtering``, ``scoring``, ``preemption``) over pods read from the wire (``wire``, ``pod``), and a
 ledger of pods admitted since the plan (``ledger``). ``extender`` joins them behind bytes-in/bytes-out verbs,
-``app`` serves them over HTTP, ``plan_source`` feeds plans in, ``server`` runs uvicorn (with TLS).
+``app`` serves them over HTTP, ``plan_source`` feeds plan documents in, ``plan_document`` turns them into
+tables, ``server`` runs uvicorn (with TLS).
 """
 
 from broker.service.extender.app import DEFAULT_MAX_BODY_BYTES, create_app, follow_plans
 from broker.service.extender.conventions import DEFAULT_DOMAIN, Conventions
 from broker.service.extender.extender import Extender, ExtenderConfig, Reply, StalePolicy, Verb
+from broker.service.extender.plan_document import PlanDocument, tables_from_document
 from broker.service.extender.plan_source import FilePlanSource, PlanSource, PlanUpdate
 from broker.service.extender.server import TlsFiles, uvicorn_config
 from broker.service.extender.tables import PlanTables, build_tables
@@ -21,6 +23,7 @@ __all__ = [
     "Extender",
     "ExtenderConfig",
     "FilePlanSource",
+    "PlanDocument",
     "PlanSource",
     "PlanTables",
     "PlanUpdate",
@@ -31,5 +34,6 @@ __all__ = [
     "build_tables",
     "create_app",
     "follow_plans",
+    "tables_from_document",
     "uvicorn_config",
 ]

@@ -1,10 +1,11 @@
 """Where the extender's plans come from: a source yields each new plan as it is published.
 
 The extender does not care whether plans arrive from a file the planner rewrites or from the store; it
-consumes a ``PlanSource``, an async stream of updates. An update is either a validated ``Plan`` or the
-``InputError`` that kept one from loading, so that the server keeps answering from the last good plan and
-reports the failure instead of crashing. ``FilePlanSource`` watches a JSON/YAML file; a store-backed source
-implements the same protocol.
+consumes a ``PlanSource``, an async stream of updates. An update is either a decoded ``PlanDocument`` or the
+``InputError`` that kept one from being read, so that the server keeps answering from the last good plan and
+reports the failure instead of crashing. Sources only decode: the extender validates a document while building
+its tables from it (``plan_document``), which is what makes a new plan visible within a second.
+``FilePlanSource`` watches a JSON/YAML file; a store-backed source implements the same protocol.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from typing import Protocol
 import orjson
 
 from broker.errors import InputError
-from broker.model.plan import Plan
-from broker.model.validation import load, parse
+from broker.model.validation import MAX_INPUT_BYTES, read_document
+from broker.service.extender.plan_document import PlanDocument
 
-PlanUpdate = Plan | InputError
-"""A new plan, or why the newest one could not be read."""
+PlanUpdate = PlanDocument | InputError
+"""A new plan document, or why the newest one could not be read."""
 
 
 class PlanSource(Protocol):
@@ -61,22 +62,21 @@ class FilePlanSource:
             return None
         return st.st_ino, st.st_size, st.st_mtime_ns
 
-    def _read(self) -> Plan:
-        """The plan in the file: JSON through orjson (a 5,000-node plan is 4 MB, which YAML takes seconds to
+    def _read(self) -> PlanDocument:
+        """The document in the file: JSON through orjson (a 5,000-node plan is 4 MB, which YAML takes seconds to
         read), anything else as YAML."""
         if self.path.suffix != ".json":
-            return load(Plan, self.path)
+            return PlanDocument(read_document(self.path))
         try:
-            data = orjson.loads(self.path.read_bytes())
+            raw = self.path.read_bytes()
         except OSError as exc:
             raise InputError(str(self.path), f"cannot read file: {exc.strerror}") from None
+        if len(raw) > MAX_INPUT_BYTES:
+            raise InputError(str(self.path), f"file is {len(raw)} bytes; the limit is {MAX_INPUT_BYTES}")
+        try:
+            return PlanDocument(orjson.loads(raw))
         except orjson.JSONDecodeError as exc:
             raise InputError(str(self.path), f"not valid JSON: {exc}") from None
-        try:
-            return parse(Plan, data)
-        except InputError as exc:
-            where = f"{self.path}: {exc.field}" if exc.field else str(self.path)
-            raise InputError(where, exc.message) from None
 
     async def updates(self) -> AsyncIterator[PlanUpdate]:
         seen: tuple[int, int, int] | None = None

@@ -12,6 +12,7 @@ The tables are immutable; a new plan builds new tables and the server swaps one 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from broker.model.demand import Sink
@@ -56,30 +57,42 @@ class PlanTables:
     namespaces: dict[str, tuple[str, ...]]
 
 
-def build_tables(plan: Plan, cluster: str | None = None) -> PlanTables:
-    """The tables for ``plan``.
+KubernetesPlacement = tuple[str, str, bool, int]
+"""``(team, demand class, is_am, count)`` of one placement on the Kubernetes sink."""
+
+
+def node_entry(name: str, labels: Iterable[str], capacity: Resources,
+               placements: Iterable[KubernetesPlacement]) -> NodeEntry:
+    """The entry of one node from what the plan says about it (its Kubernetes placements only).
+
+    Both ways of reading a plan (``build_tables`` from a ``Plan``, ``plan_document`` straight from JSON) build
+    entries here, so that they cannot disagree on what a placement means.
+    """
+    class_slots: dict[tuple[str, str], int] = defaultdict(int)
+    role_slots: dict[tuple[str, bool], int] = defaultdict(int)
+    for team, demand_class, is_am, count in placements:
+        if count > 0:
+            class_slots[team, demand_class] += count
+            role_slots[team, is_am] += count
+    label_set = frozenset(labels)
+    return NodeEntry(
+        name=name,
+        stable="stable" in label_set,
+        disk="disk" in label_set,
+        capacity=capacity,
+        class_slots=dict(class_slots),
+        role_slots=dict(role_slots),
+        teams=frozenset(team for team, _ in role_slots),
+    )
+
+
+def assemble(plan: Plan, nodes: dict[str, NodeEntry], cluster: str | None) -> PlanTables:
+    """The tables of ``plan`` with node entries already built; everything but ``plan.nodes`` is read here.
 
     ``cluster`` selects the Kubernetes cluster this extender serves: only its namespace bindings map pods to
     teams (the same namespace may belong to different teams in different clusters). ``None`` merges every
     cluster's bindings, which is right when namespaces are unique across the fleet.
     """
-    nodes = {}
-    for node in plan.nodes:
-        class_slots: dict[tuple[str, str], int] = defaultdict(int)
-        role_slots: dict[tuple[str, bool], int] = defaultdict(int)
-        for placement in node.placements:
-            if placement.sink is Sink.KUBERNETES and placement.count > 0:
-                class_slots[placement.team, placement.demand_class] += placement.count
-                role_slots[placement.team, placement.is_am] += placement.count
-        nodes[node.node] = NodeEntry(
-            name=node.node,
-            stable="stable" in node.labels,
-            disk="disk" in node.labels,
-            capacity=node.kubernetes,
-            class_slots=dict(class_slots),
-            role_slots=dict(role_slots),
-            teams=frozenset(team for team, _ in role_slots),
-        )
     teams = {t.team: TeamEntry(name=t.team, quota=t.runtime_quota, placed=t.placed) for t in plan.teams}
     namespaces: dict[str, list[str]] = defaultdict(list)
     for team in plan.teams:
@@ -98,4 +111,15 @@ def build_tables(plan: Plan, cluster: str | None = None) -> PlanTables:
     )
 
 
-__all__ = ["NodeEntry", "PlanTables", "TeamEntry", "build_tables"]
+def build_tables(plan: Plan, cluster: str | None = None) -> PlanTables:
+    """The tables for a validated ``plan``, serving ``cluster`` (see ``assemble``)."""
+    nodes = {
+        node.node: node_entry(node.node, node.labels, node.kubernetes, (
+            (p.team, p.demand_class, p.is_am, p.count) for p in node.placements if p.sink is Sink.KUBERNETES
+        ))
+        for node in plan.nodes
+    }
+    return assemble(plan, nodes, cluster)
+
+
+__all__ = ["KubernetesPlacement", "NodeEntry", "PlanTables", "TeamEntry", "assemble", "build_tables", "node_entry"]
