@@ -47,7 +47,7 @@ class RedisServer:
         """Start on a free port (a fresh one per attempt, in case another process took it meanwhile)."""
         binary = shutil.which("redis-server")
         if binary is None:
-            pytest.skip("redis-server is not installed (apt-get install redis-server); Redis store tests skipped")
+            pytest.skip("no redis-server binary on PATH (apt-get install redis-server): Redis tests skipped")
         self.directory.mkdir(parents=True, exist_ok=True)
         for _ in range(3):
             self.port = _free_port()

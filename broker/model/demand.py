@@ -31,7 +31,11 @@ class DemandClass(BaseModel):
       ``remote_shuffle`` says a remote shuffle service takes it;
     - ``is_am``: ApplicationMasters / Spark drivers, placed only on ``stable`` capacity;
     - ``data_site`` / ``read_mbps``: where the input data lives and how fast one container reads it; computing at
-      another site costs that much bandwidth on the link between the two.
+      another site costs that much bandwidth on the link between the two;
+    - ``am_class``: for executors, the class (same team, ``is_am``) holding the ApplicationMasters / drivers of
+      their jobs. Executors are useless without their AM, so a plan places at most
+      ``placed(am_class) * count // count(am_class)`` of them: the share of the executors whose AMs were
+      placed. An ``am_class`` with ``count: 0`` (the AMs already run) does not hold executors back.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -47,6 +51,7 @@ class DemandClass(BaseModel):
     read_mbps: int = Field(0, ge=0, le=100_000)
     priority: int = Field(0, ge=-1_000_000, le=1_000_000)
     sink: Sink = Sink.YARN
+    am_class: str | None = Field(None, pattern=NAME_PATTERN)
 
     @model_validator(mode="after")
     def _shape_is_positive(self) -> Self:
@@ -61,7 +66,7 @@ class DemandClass(BaseModel):
 
 
 class Demand(BaseModel):
-    """A demand document: every class, names unique."""
+    """A demand document: every class, names unique; an ``am_class`` names an AM class of the same team."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -74,6 +79,17 @@ class Demand(BaseModel):
             if item.name in seen:
                 raise InputError(f"classes[{i}].name", f"duplicate class name {item.name!r}")
             seen.add(item.name)
+        by_name = {item.name: item for item in self.classes}
+        for i, item in enumerate(self.classes):
+            if item.am_class is None:
+                continue
+            am = by_name.get(item.am_class)
+            if am is None:
+                raise InputError(f"classes[{i}].am_class", f"unknown class {item.am_class!r}")
+            if item.is_am or not am.is_am or am.team != item.team:
+                raise InputError(f"classes[{i}].am_class",
+                                 f"{item.am_class!r} must be an is_am class of team {item.team!r} and "
+                                 f"{item.name!r} not an AM class itself")
         return self
 
 

@@ -86,13 +86,14 @@ class LinkUse(BaseModel):
 
 
 class Binding(str, Enum):
-    """The constraint that left demand unmet."""
+    """The constraint that left demand unmet (``am``: executors held back because their AM class is short)."""
 
     QUOTA = "quota"
     CAPACITY = "capacity"
     LABEL = "label"
     BANDWIDTH = "bandwidth"
     TIME_LIMIT = "time_limit"
+    AM = "am"
 
 
 class Explanation(BaseModel):

@@ -7,7 +7,8 @@ offline read bandwidth the plan adds to online traffic.
 
 Nodes and placements (tens of thousands per plan) are built with ``model_construct``: every value comes from
 the validated problem or from exact integer arrays, and validating them again would cost a third of a 2 s
-budget. ``check_feasible`` re-derives every number of the plan from the problem in the tests.
+budget; equal values (a placement of one class and count, a sink amount) are built once and shared, which
+frozen models allow. ``check_feasible`` re-derives every number of the plan from the problem in the tests.
 """
 
 from __future__ import annotations
@@ -41,23 +42,40 @@ def assemble(state: Residual, report: SolveReport, unmet: tuple[ExplanationModel
 
 
 def _nodes(compiled: Compiled, counts: IntArray) -> tuple[NodePlan, ...]:
+    """Per node its plan; equal placements and sink amounts are one shared (frozen) value."""
     problem = compiled.problem
     classes = problem.demand.classes
     yarn = np.array([c.sink is Sink.YARN for c in classes], dtype=bool)
-    per_sink = {True: counts[yarn].T @ compiled.shape[yarn], False: counts[~yarn].T @ compiled.shape[~yarn]}
+    per_sink = {True: (counts[yarn].T @ compiled.shape[yarn]).tolist(),
+                False: (counts[~yarn].T @ compiled.shape[~yarn]).tolist()}
+    amounts: dict[tuple[int, ...], Resources] = {}
+    shared: dict[tuple[int, int], Placement] = {}
     placements: list[list[Placement]] = [[] for _ in range(compiled.n_nodes)]
     ns, ks = np.nonzero(counts.T)
-    for n, k in zip(ns.tolist(), ks.tolist(), strict=True):
-        item = classes[k]
-        placements[n].append(Placement.model_construct(demand_class=item.name, team=item.team, sink=item.sink,
-                                                       is_am=item.is_am, count=int(counts[k, n])))
+    for n, k, count in zip(ns.tolist(), ks.tolist(), counts[ks, ns].tolist(), strict=True):
+        placement = shared.get((k, count))
+        if placement is None:
+            item = classes[k]
+            placement = shared[(k, count)] = Placement.model_construct(
+                demand_class=item.name, team=item.team, sink=item.sink, is_am=item.is_am, count=count)
+        placements[n].append(placement)
     return tuple(
         NodePlan.model_construct(node=node.name, site=node.site, cluster=node.cluster,
-                                 labels=tuple(sorted(node.labels)),
-                 lendable=problem.lendable_of(node), yarn=_resources(per_sink[True][n]),
-                 kubernetes=_resources(per_sink[False][n]), placements=tuple(placements[n]))
+                                 labels=tuple(sorted(node.labels)), lendable=problem.lendable_of(node),
+                                 yarn=_shared(amounts, per_sink[True][n]),
+                                 kubernetes=_shared(amounts, per_sink[False][n]),
+                                 placements=tuple(placements[n]))
         for n, node in enumerate(problem.inventory.nodes)
     )
+
+
+def _shared(amounts: dict[tuple[int, ...], Resources], row: list[int]) -> Resources:
+    """``Resources`` of ``row``, built once per distinct row (most nodes share a handful)."""
+    key = tuple(row)
+    found = amounts.get(key)
+    if found is None:
+        found = amounts[key] = Resources.exact(*key) if any(key) else ZERO
+    return found
 
 
 def _teams(compiled: Compiled, counts: IntArray) -> tuple[TeamPlan, ...]:

@@ -21,7 +21,7 @@ from broker.scheduler.problem import PlacementProblem, network_need
 
 @dataclass(frozen=True)
 class Violation:
-    """One broken rule: ``kind`` (capacity, nic, label, link, quota, demand, unknown, sink), where and
+    """One broken rule: ``kind`` (capacity, nic, label, link, quota, demand, am, unknown, sink), where and
     what."""
 
     kind: str
@@ -89,6 +89,11 @@ def check_feasible(problem: PlacementProblem, plan: Plan) -> tuple[Violation, ..
     for name, count in placed.items():
         if count > classes[name].count:
             out.append(Violation("demand", name, f"placed {count} > wanted {classes[name].count}"))
+    for item in problem.demand.classes:
+        am = classes[item.am_class] if item.am_class is not None else None
+        if am is not None and am.count > 0 and placed[item.name] * am.count > placed[am.name] * item.count:
+            out.append(Violation("am", item.name, f"placed {placed[item.name]} of {item.count} with only "
+                                                  f"{placed[am.name]} of {am.count} AMs of {am.name}"))
     return tuple(out)
 
 

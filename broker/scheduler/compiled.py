@@ -30,6 +30,8 @@ LOCAL = -1
 """``link_of`` entry: the class computes where its data is, or reads nothing; no link is used."""
 UNREACHABLE = -2
 """``link_of`` entry: the class reads remote data and no link joins the two sites."""
+NO_AM = -1
+"""``am_of`` entry: the class names no ``am_class``."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,6 +49,7 @@ class Compiled:
     team_of: IntArray  # [K]
     requires_disk: BoolArray  # [K]
     is_am: BoolArray  # [K]
+    am_of: IntArray  # [K] index of the class's am_class, or NO_AM
     read: IntArray  # [K] Mbit/s read per container
     priority: IntArray  # [K]
     link_of: IntArray  # [K, S] link used when class k computes at site s, or LOCAL / UNREACHABLE
@@ -79,6 +82,13 @@ class Compiled:
         out = np.zeros((self.n_classes, len(self.site_names)), dtype=np.int64)
         for s in range(len(self.site_names)):
             out[:, s] = counts[:, self.node_site == s].sum(axis=1)
+        return out
+
+    @property
+    def leads(self) -> BoolArray:
+        """[K] AM classes that some class names as its ``am_class``: every pass places them first."""
+        out: BoolArray = np.zeros(self.n_classes, dtype=bool)
+        out[self.am_of[self.am_of != NO_AM]] = True
         return out
 
     def label_ok(self, k: int) -> BoolArray:
@@ -119,6 +129,7 @@ def compile_problem(problem: PlacementProblem) -> Compiled:
             if site != item.data_site:
                 link_of[k, s] = link_index.get(frozenset((item.data_site, site)), UNREACHABLE)
     quotas = [problem.team_quota(t) for t in team_names]
+    class_index = {c.name: k for k, c in enumerate(classes)}
     return Compiled(
         problem=problem,
         cap=np.minimum(cap, UNLIMITED),
@@ -132,6 +143,8 @@ def compile_problem(problem: PlacementProblem) -> Compiled:
         team_of=np.array([team_index[c.team] for c in classes], dtype=np.int64),
         requires_disk=np.array([c.requires_disk for c in classes], dtype=bool),
         is_am=np.array([c.is_am for c in classes], dtype=bool),
+        am_of=np.array([NO_AM if c.am_class is None else class_index[c.am_class] for c in classes],
+                       dtype=np.int64),
         read=np.array([c.read_mbps for c in classes], dtype=np.int64),
         priority=np.array([c.priority for c in classes], dtype=np.int64),
         link_of=link_of,
@@ -146,4 +159,4 @@ def compile_problem(problem: PlacementProblem) -> Compiled:
     )
 
 
-__all__ = ["DIMS", "LOCAL", "NETWORK", "SHARE_DIMS", "UNREACHABLE", "Compiled", "compile_problem"]
+__all__ = ["DIMS", "LOCAL", "NETWORK", "NO_AM", "SHARE_DIMS", "UNREACHABLE", "Compiled", "compile_problem"]

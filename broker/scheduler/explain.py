@@ -5,11 +5,13 @@ short no node can take one more container. The explanation asks, on what is left
 constraint is the first to refuse that container, in this order:
 
 1. **quota**: the team's remaining runtime quota holds no container of the shape;
-2. **capacity**: no node, whatever its labels or site, has room for one (counting the NIC separately: room in
+2. **am**: the class's AM class (``am_class``) is short, and executors are held to the share of AMs placed;
+   the AM class has its own explanation;
+3. **capacity**: no node, whatever its labels or site, has room for one (counting the NIC separately: room in
    every dimension but the NIC is **bandwidth**);
-3. **label**: nodes with room exist, but none carries the label the class needs (``stable`` for AMs, ``disk``
+4. **label**: nodes with room exist, but none carries the label the class needs (``stable`` for AMs, ``disk``
    for shuffle writers);
-4. **bandwidth**: labelled nodes with room exist, but only at sites whose link to the data is missing or full.
+5. **bandwidth**: labelled nodes with room exist, but only at sites whose link to the data is missing or full.
 
 ``would_help`` quantifies the fix: the quota, capacity, labelled capacity or link bandwidth the missing
 containers need. When the optimiser ran out of time and the greedy plan was used, the binding is
@@ -45,8 +47,10 @@ def _diagnose(state: Residual, k: int) -> tuple[Binding, str, str]:
     compiled = state.compiled
     item = compiled.problem.demand.classes[k]
     missing = int(state.left[k])
-    if state.allowance(k) == 0:
+    if state.quota_allowance(k) <= 0:
         return _quota(state, k, missing)
+    if state.am_allowance(k) <= 0:
+        return _am(state, k, missing)
     everywhere = np.arange(compiled.n_nodes)
     room = state.fits(k, everywhere) >= 1
     if not room.any():
@@ -86,6 +90,17 @@ def _quota(state: Residual, k: int, missing: int) -> tuple[Binding, str, str]:
                      np.maximum(wanted - state.quota[t], 0), 0)
     return (Binding.QUOTA, f"team {item.team}'s runtime quota is used up",
             f"raise {item.team}'s runtime quota by {Resources.exact(*(int(x) for x in short))}")
+
+
+def _am(state: Residual, k: int, missing: int) -> tuple[Binding, str, str]:
+    compiled = state.compiled
+    a = int(compiled.am_of[k])
+    am = compiled.problem.demand.classes[a]
+    placed_am = am.count - int(state.left[a])
+    short = am.count - placed_am
+    return (Binding.AM, f"only {placed_am} of {am.count} AMs of {am.name} are placed, and executors follow "
+                        f"their AMs",
+            f"{short} more {am.name} AMs placed (see its explanation) for the {missing} executors")
 
 
 def _fits_without_nic(state: Residual, k: int) -> IntArray:

@@ -16,11 +16,17 @@ Notation (indices as in ``compiled``; ``g`` ranges over node groups, see ``group
                 Σ_{k∈t} b_kd y_k ≤ Q_td                  ∀ t, d        runtime quota (b = shape)
                 Σ_{(k,g) over l} r_k z_kg ≤ B_l            ∀ links l    link bandwidth
                 Σ_{k∈t} s_k y_k = γ_t + Σ_j φ_tj + ε_t     ∀ t           team size splits into the tiers
+                y_k / D_k ≤ y_a / D_a                     ∀ k, a = am(k)  executors within their AMs' share
 
 A pair ``(k, g)`` is eligible when the labels admit it (``disk`` for shuffle writers, ``stable`` for AMs), its
 data is reachable from ``site(g)`` (local, no reads, or a link with bandwidth for one container) and one
-container fits a node of ``g``. Every row is scaled by its right-hand side, so coefficients are fractions of a
-node, a quota or a link.
+container fits a node of ``g``. ``L_gd`` is the effective capacity of one member (``groups``: rounded down to
+what container sizes can reach, dimensions that cannot bind dropped), which keeps the LP a bound on every
+integer plan while bringing it closer to what nodes really hold. Every row is scaled by its right-hand side,
+so coefficients are fractions of a node, a quota or a link.
+
+The AM row makes an AM class worth what it unlocks: its dual price carries the value of the executors that
+name it, so AMs are placed first wherever executors would be.
 
 **Why an LP (GLOP) and not CP-SAT or a MIP.** The per-node integer model has ``classes x nodes`` variables (1M
 at 5,000 nodes x 200 classes), which no MIP or CP-SAT search closes in 2 s on two cores. Grouping identical
@@ -48,7 +54,7 @@ from ortools.linear_solver import pywraplp
 
 from broker.errors import SolverError
 from broker.model import UNLIMITED
-from broker.scheduler.compiled import UNREACHABLE, BoolArray, Compiled, FloatArray, IntArray
+from broker.scheduler.compiled import NO_AM, UNREACHABLE, BoolArray, Compiled, FloatArray, IntArray
 from broker.scheduler.groups import Groups
 from broker.scheduler.objective import FAIR_SLOPES, W_GUARANTEED, Terms
 
@@ -109,6 +115,7 @@ class PlacementLP:
         self._add_quota()
         self._add_links()
         self._add_tiers()
+        self._add_am_links()
 
     # --- variables and objective ----------------------------------------------------------------------------
 
@@ -223,6 +230,22 @@ class PlacementLP:
             variables = np.concatenate([self.y_index[mine], np.array(parts)])
             coefficients = np.concatenate([terms.share[self.classes[mine]], -np.ones(len(parts))])
             self._row(variables, coefficients, 0.0, 0.0)
+
+    def _add_am_links(self) -> None:
+        """Executors of class k stay within the share of their AM class a that is placed (``am_class``); with
+        no AM placeable in this component, none of them."""
+        compiled = self.compiled
+        position = {int(k): i for i, k in enumerate(self.classes)}
+        for i, k in enumerate(self.classes.tolist()):
+            a = int(compiled.am_of[k])
+            if a == NO_AM or compiled.count[a] == 0:
+                continue
+            if a not in position:
+                self.proto.variable[int(self.y_index[i])].upper_bound = 0.0
+                continue
+            self._row(np.array([self.y_index[i], self.y_index[position[a]]]),
+                      np.array([1.0 / float(compiled.count[k]), -1.0 / float(compiled.count[a])]),
+                      -INFINITY, 0.0)
 
     # --- solve and extract ----------------------------------------------------------------------------------
 

@@ -53,6 +53,7 @@ class Terms:
     guarantee: FloatArray  # [T] Ĝ_t
     widths: FloatArray  # [T, 3] fair tier widths
     cost: FloatArray  # [K, S] c_ks per container
+    biggest: FloatArray  # [K] largest fraction of the pool one container takes in a share dimension
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ def terms_of(compiled: Compiled) -> Terms:
     pool = compiled.cap[:, list(SHARE_DIMS)].sum(axis=0).astype(np.float64)
     used = pool > 0
     inverse = np.where(used, 1.0 / np.where(used, pool, 1.0), 0.0)
-    share = compiled.need[:, list(SHARE_DIMS)].astype(np.float64) @ inverse
+    fractions = compiled.need[:, list(SHARE_DIMS)].astype(np.float64) * inverse[None, :]
+    share = fractions.sum(axis=1)
     guarantee = np.minimum(compiled.guarantee[:, list(SHARE_DIMS)].astype(np.float64), pool) @ inverse
     wants = np.zeros(compiled.n_teams, dtype=bool)
     wants[compiled.team_of[compiled.count > 0]] = True
@@ -93,7 +95,8 @@ def terms_of(compiled: Compiled) -> Terms:
     max_price = float(compiled.site_price.max()) if compiled.site_price.size else 0.0
     price_term = compiled.site_price / max_price if max_price > 0 else np.zeros_like(compiled.site_price)
     cost = share[:, None] * (COST_REMOTE * read_term + COST_PRICE * price_term[None, :])
-    return Terms(share=share, bonus=bonus, guarantee=guarantee, widths=widths, cost=cost)
+    return Terms(share=share, bonus=bonus, guarantee=guarantee, widths=widths, cost=cost,
+                 biggest=fractions.max(axis=1, initial=0.0))
 
 
 def evaluate(compiled: Compiled, terms: Terms, by_site: np.ndarray) -> Levels:

@@ -1,19 +1,27 @@
 """From the LP's fractional group totals to containers on nodes, exactly.
 
-1. **Floor**: ``⌊z_kg⌋`` containers of class k for group g. Flooring never breaks a row of the LP, so quota
-   and links stay within bounds.
-2. **Deal**: within each group, classes go largest first (by the fraction of a node they fill), each dealt as
-   evenly as possible over the members that still have room for it (water-filling), which mirrors the LP's
-   average node while never overfilling one: big containers find whole slots before small ones fill the gaps.
-3. **Repair**: all still-open demand goes first-fit over the whole fleet, most valuable class first (a team
-   below its guarantee before one in a fair tier, then priority, then size), local-data sites first. This also
-   places what flooring dropped.
+1. **Floor**: ``⌊z_kg⌋`` containers of class k for group g. Flooring never breaks a row of the LP, so quota,
+   links and the AM proportion stay within bounds (up to the AMs' own rounding, which step 3 absorbs).
+2. **Patterns**: the members of a group are identical (``groups``), so the group is packed as first-fit
+   decreasing over its nodes, in runs: a *pattern* fills one node largest class first, as many of each class
+   as still fit, and is repeated on as many members as the remaining counts allow; then the next pattern.
+   Filling nodes one after another keeps big containers together and the gaps they leave for small ones,
+   where dealing every class evenly over the members strands capacity (two 8-core containers per 19-core
+   node leave room for a 2-core one, one 8-core and one 6-core leave 5 cores nobody fills). Patterns are
+   computed on the group's effective capacity and committed AM classes first, across all groups, with
+   their LP totals rounded *up* where room allows, so that executors find their AMs placed.
+3. **Repair**: all still-open demand goes first-fit over the whole fleet, local-data sites first, in two
+   rounds (within each team's guarantee and fair tiers, then beyond), AM classes that executors name first,
+   then the most valuable class (see ``repair``). This also places what flooring and packing dropped.
 
 Every placement goes through ``Residual.place``, which refuses what any constraint refuses, so the result is
 feasible by construction and ``check_feasible`` verifies it independently.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,55 +35,100 @@ ROUNDING = 1e-6
 """LP values within this of an integer count as that integer (GLOP's primal tolerance is far tighter)."""
 
 
+@dataclass(frozen=True, eq=False)
+class Deal:
+    """``wanted[i]`` containers of class ``k`` for node ``nodes[i]``."""
+
+    k: int
+    nodes: IntArray
+    wanted: IntArray
+
+
 def pack(compiled: Compiled, groups: Groups, terms: Terms, z: FloatArray) -> Residual:
     """Integer placements on nodes from the LP's ``z[k, g]`` (steps 1-3 of the module docstring)."""
     state = Residual.start(compiled)
     counts = np.floor(z + ROUNDING).astype(np.int64)
-    for g in np.flatnonzero(counts.sum(axis=0)).tolist():
-        _pack_group(state, groups.members[g], counts[:, g], terms)
+    deals = [deal for g in np.flatnonzero(counts.sum(axis=0)).tolist()
+             for deal in patterns(compiled, groups.cap[g], groups.members[g], counts[:, g])]
+    leads = compiled.leads
+    for deal in deals:
+        if leads[deal.k]:
+            state.place(deal.k, deal.nodes, deal.wanted, int(deal.wanted.sum()))
+    lp_total = np.ceil(z.sum(axis=1) - ROUNDING).astype(np.int64)
+    for k in np.flatnonzero(leads).tolist():
+        placed = int(compiled.count[k] - state.left[k])
+        state.first_fit(k, _local_first(compiled, k), int(lp_total[k]) - placed)
+    for deal in deals:
+        if not leads[deal.k]:
+            state.place(deal.k, deal.nodes, deal.wanted, int(deal.wanted.sum()))
     repair(state, terms)
     return state
 
 
-def _pack_group(state: Residual, members: IntArray, counts: IntArray, terms: Terms) -> None:
-    """Largest class first, each dealt evenly over the members that still have room (water-filling)."""
+def patterns(compiled: Compiled, cap: IntArray, members: IntArray, counts: IntArray) -> list[Deal]:
+    """First-fit decreasing of ``counts[k]`` containers over identical empty ``members`` of capacity ``cap``,
+    in runs of one repeated pattern (step 2); what does not fit is left out."""
     classes = np.flatnonzero(counts)
-    largest = (state.compiled.need[classes] / np.maximum(state.cap[members[0]], 1)).max(axis=1)
-    for k in classes[np.argsort(-largest, kind="stable")].tolist():
-        wanted = _water_fill(state.fits(k, members), int(counts[k]))
-        state.place(k, members, wanted, int(counts[k]))
-
-
-def _water_fill(room: IntArray, count: int) -> IntArray:
-    """Deal ``count`` items over nodes holding ``room[i]`` each, as evenly as room allows (extras in node
-    order)."""
-    if int(room.sum()) <= count:
-        return room
-    low, high = 0, int(room.max())  # smallest level L with sum(min(room, L)) >= count lies in (low, high]
-    while high - low > 1:
-        mid = (low + high) // 2
-        if int(np.minimum(room, mid).sum()) >= count:
-            high = mid
-        else:
-            low = mid
-    deal = np.minimum(room, high - 1)
-    extra = count - int(deal.sum())
-    deal[np.flatnonzero(room >= high)[:extra]] += 1
-    return deal
+    need = compiled.need[classes]
+    size = (need / np.maximum(cap, 1)).max(axis=1)
+    order = np.argsort(-size, kind="stable")
+    classes, need = classes[order], need[order]
+    remaining = counts[classes].copy()
+    wanted = np.zeros((classes.size, members.size), dtype=np.int64)
+    start = 0
+    while start < members.size and remaining.any():
+        room = cap.copy()
+        pattern = np.zeros(classes.size, dtype=np.int64)
+        for i in np.flatnonzero(remaining).tolist():
+            asked = need[i] > 0
+            take = min(int((room[asked] // need[i, asked]).min()), int(remaining[i]))
+            if take > 0:
+                pattern[i] = take
+                room -= take * need[i]
+        used = pattern > 0
+        if not used.any():
+            break
+        repeat = min(members.size - start, int((remaining[used] // pattern[used]).min()))
+        wanted[:, start:start + repeat] = pattern[:, None]
+        remaining -= repeat * pattern
+        start += repeat
+    return [Deal(k=int(k), nodes=members[:start], wanted=wanted[i, :start])
+            for i, k in enumerate(classes.tolist()) if wanted[i, :start].any()]
 
 
 def repair(state: Residual, terms: Terms) -> None:
-    """Place all open demand first-fit, most valuable class first, nodes at the data's site first."""
+    """Place all open demand first-fit, nodes at the data's site first, in two rounds: first up to each
+    team's guarantee and fair tiers, then beyond them.
+
+    Order within a round: AM classes that executors name, then teams below their guarantee, then those in a
+    fair tier, then the class worth most per unit of the pool dimension it uses most (``density``: with the
+    pool's cpu full, a 1:4 core:GiB container places more of the pool than a 1:2 one), then priority. The
+    first round stops a team at the end of its tiers, so capacity that fits goes to teams still owed their
+    share before any team runs past it.
+    """
     compiled = state.compiled
-    placed = state.counts.sum(axis=1)
+    placed = compiled.count - state.left
     used = np.bincount(compiled.team_of, weights=terms.share * placed, minlength=compiled.n_teams)
-    slope = np.where(used < terms.guarantee, W_GUARANTEED,
-                     np.where(used < terms.guarantee + terms.widths.sum(axis=1), FAIR_SLOPES[-1], 0.0))
+    tiers_end = terms.guarantee + terms.widths.sum(axis=1)
+    slope = np.where(used < terms.guarantee, W_GUARANTEED, np.where(used < tiers_end, FAIR_SLOPES[-1], 0.0))
+    density = terms.share * terms.bonus / np.maximum(terms.biggest, np.finfo(np.float64).tiny)
+    leads = compiled.leads
     order = sorted(np.flatnonzero(state.left > 0).tolist(),
-                   key=lambda k: (-slope[compiled.team_of[k]], -int(compiled.priority[k]),
-                                  -terms.share[k], k))
+                   key=lambda k: (not leads[k], -slope[compiled.team_of[k]], -density[k],
+                                  -int(compiled.priority[k]), k))
     for k in order:
-        state.first_fit(k, _local_first(compiled, k), UNLIMITED)
+        t = int(compiled.team_of[k])
+        room = float(tiers_end[t] - used[t])
+        if leads[k] or terms.share[k] <= 0:
+            limit = UNLIMITED
+        elif room > 0:
+            limit = math.ceil(room / float(terms.share[k]))
+        else:
+            continue
+        used[t] += state.first_fit(k, _local_first(compiled, k), limit) * float(terms.share[k])
+    for k in order:
+        if state.left[k] > 0:
+            state.first_fit(k, _local_first(compiled, k), UNLIMITED)
 
 
 def _local_first(compiled: Compiled, k: int) -> IntArray:
@@ -86,4 +139,4 @@ def _local_first(compiled: Compiled, k: int) -> IntArray:
     return order
 
 
-__all__ = ["pack", "repair"]
+__all__ = ["Deal", "pack", "patterns", "repair"]

@@ -4,8 +4,9 @@ A ``Residual`` is the working copy of one planning pass: per-node capacity, per-
 and per-class demand still open, plus the containers placed so far (``counts[k, n]``). ``first_fit`` places up
 to a limit of one class on a list of nodes in order, vectorised over the nodes, and never breaks a constraint:
 label eligibility, reachability of the data, capacity in every dimension (the NIC included), link bandwidth,
-the team's runtime quota and the class's demand. The greedy baseline, the packer and the repair pass differ
-only in the order in which they call it.
+the team's runtime quota, the class's demand and, for executors, the share of their AMs placed so far (so
+every pass places AM classes before the executors that name them). The greedy baseline, the packer and the
+repair pass differ only in the order in which they call it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from broker.model import UNLIMITED
-from broker.scheduler.compiled import Compiled, IntArray
+from broker.scheduler.compiled import NO_AM, Compiled, IntArray
 
 
 @dataclass(eq=False)
@@ -37,12 +38,27 @@ class Residual:
                    counts=np.zeros((compiled.n_classes, compiled.n_nodes), dtype=np.int64))
 
     def allowance(self, k: int) -> int:
-        """Containers of class ``k`` its open demand and its team's remaining quota still allow."""
+        """Containers of class ``k`` its open demand, its team's remaining quota and its AMs still allow."""
+        return max(min(int(self.left[k]), self.quota_allowance(k), self.am_allowance(k)), 0)
+
+    def quota_allowance(self, k: int) -> int:
+        """Containers of class ``k`` its team's remaining runtime quota holds."""
         shape = self.compiled.shape[k]
         quota = self.quota[self.compiled.team_of[k]]
         binding = (shape > 0) & (quota < UNLIMITED)
-        by_quota = int((quota[binding] // shape[binding]).min()) if binding.any() else UNLIMITED
-        return max(min(int(self.left[k]), by_quota), 0)
+        return int((quota[binding] // shape[binding]).min()) if binding.any() else UNLIMITED
+
+    def am_allowance(self, k: int) -> int:
+        """More containers of class ``k`` the AMs placed so far allow: executors stay within
+        ``placed(a) * count(k) // count(a)`` for their AM class ``a`` (unlimited without one, or when ``a``
+        wants nothing)."""
+        compiled = self.compiled
+        a = int(compiled.am_of[k])
+        if a == NO_AM or compiled.count[a] == 0:
+            return UNLIMITED
+        placed_am = int(compiled.count[a] - self.left[a])
+        placed = int(compiled.count[k] - self.left[k])
+        return placed_am * int(compiled.count[k]) // int(compiled.count[a]) - placed
 
     def fits(self, k: int, nodes: IntArray) -> IntArray:
         """[len(nodes)] containers of class ``k`` each node's remaining capacity holds (labels ignored)."""

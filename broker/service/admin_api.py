@@ -14,7 +14,8 @@ Roles: ``admin`` may change anything; ``team-owner`` may change only groups stri
 owns (its own group's limits are what its parent grants, so they stay as an admin set them, and validation
 keeps its children's mins within them); ``viewer`` reads. Every refused request gets a 4xx with a reason (401
 no or bad token, 403 role, 404 unknown version, 409 stale ``expectedVersion``, 413 body too large, 415 not
-JSON, 400 malformed JSON, 422 invalid content naming the field); a request is applied whole or not at all.
+JSON, 400 malformed JSON, 422 invalid content naming the field), and 503 while the store is unreachable; a
+request is applied whole or not at all.
 
 Tokens come from a YAML file of SHA-256 digests, never the tokens themselves (see ``docs/quota.md``).
 """
@@ -36,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from broker.errors import ConflictError, InputError
+from broker.errors import ConflictError, InputError, TemporaryPeerError
 from broker.model import Resources, load, parse
 from broker.quota import QuotaPolicy, compute_runtime_quota, diff_policies, policy_schema, read_demand
 from broker.store import PolicyLog, PolicyRecord, Preview
@@ -231,6 +232,10 @@ class AdminApi:
             except ConflictError as exc:
                 return _json({"error": "conflict", "detail": str(exc), "expected": exc.expected,
                               "current": exc.actual}, 409)
+            except TemporaryPeerError as exc:
+                # The store (Redis) is down or slow: not the client's fault, worth retrying shortly.
+                return _json({"error": "unavailable", "detail": str(exc)}, 503,
+                             {"Retry-After": str(max(1, round(exc.delay_s)))})
 
         return endpoint
 
@@ -334,7 +339,7 @@ def openapi_document() -> dict[str, Any]:
 
     error = {"description": "Refused; the body says why",
              "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    refusals = {str(code): error for code in (400, 401, 403, 404, 409, 413, 415, 422)}
+    refusals = {str(code): error for code in (400, 401, 403, 404, 409, 413, 415, 422, 503)}
 
     def op(summary: str, role: Role, request: type[BaseModel] | None = None,
            params: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """The policy store: versioned quota policies (with author, time and diff), rollback and the last observation.
 
 ``PolicyStore`` is the contract (compare-and-set on the version); ``MemoryStore``, ``FileStore`` and
-``RedisStore`` implement it, and ``RedisStore`` also keeps the last plan, the audit log and leases with fencing
-tokens for replicas sharing one Redis. ``open_store`` picks the store from ``--store`` / ``$BROKER_STORE``.
-``PolicyLog`` is the administration both the CLI and the admin API use on top of any store.
+``RedisStore`` implement it, and ``RedisStore`` also keeps the last plan, the audit log and leases with
+fencing tokens for replicas sharing one Redis. ``open_store`` picks the store from ``--store`` /
+``$BROKER_STORE``. ``PolicyLog`` is the administration both the CLI and the admin API use on top of any store.
 """
 
 from broker.store.base import PolicyStore

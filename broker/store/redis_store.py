@@ -225,7 +225,7 @@ class RedisStore:
         was read; replicas, when configured, must hold it before this returns."""
         raw = _dump(record)
         audit = _dump(AuditEntry(at=record.created_at, actor=record.author, action=f"policy.{record.action}",
-                                  detail=f"version {record.version}: {len(record.diff)} changes"))
+                                  detail=f"version {record.version}, changes: {len(record.diff)}"))
         base = record.version - 1
         with self._peer():
             try:

@@ -6,13 +6,15 @@ Modules, by the noun they hold:
 - ``config``: the clusters (RM addresses, caller, team-to-queue and node-id mappings), loaded from YAML;
 - ``auth``: simple (``user.name``) and pluggable header (SPNEGO) authentication;
 - ``client``: the RM client with active-RM discovery, standby redirects, retries and typed errors;
+  ``pipeline``: its pipelined HTTP/1.1 path for batches of node pushes;
 - ``wire``: reading the RM's JSON in every Jersey style;
 - ``resource``: YARN's memory/vCores, the conversion from ``Resources`` and the anti-churn rule;
 - ``nodemap``: Kubernetes node <-> YARN NodeId;
-- ``nodes``: node capacity push with read-back verification; ``dynamic_resources``: the fallback for older
-  RMs;
+- ``nodes``: node capacity push with read-back verification, shrinks first as their own batch
+  (``push_shrinks``); ``dynamic_resources``: the fallback for older RMs;
 - ``labels``: node classes as partitions; ``queues``: team quotas as queue capacities through scheduler-conf;
-- ``demand``: pending and running demand per team; ``sync``: one cluster's compare-repair-report and the loop.
+- ``demand``: pending and running demand per team; ``view``: what the bridge last read from an RM, and
+  when; ``sync``: one cluster's compare-repair-report and the loop.
 """
 
 from broker.yarn_bridge.auth import Auth, HeaderAuth, SimpleAuth
@@ -21,7 +23,7 @@ from broker.yarn_bridge.config import NodeResourceMethod, YarnCluster, YarnConfi
 from broker.yarn_bridge.demand import YarnDemand, read_demand
 from broker.yarn_bridge.labels import LabelReport, partition_of
 from broker.yarn_bridge.nodemap import NODE_ID_ANNOTATION, NodeIdMap, annotated_node_ids
-from broker.yarn_bridge.nodes import NodeOutcome, NodeStatus, NodeTarget, push_nodes
+from broker.yarn_bridge.nodes import NodeOutcome, NodeStatus, NodeTarget, push_nodes, push_shrinks
 from broker.yarn_bridge.queues import QueueReport
 from broker.yarn_bridge.requests import WriteRequest
 from broker.yarn_bridge.resource import Change, YarnResource, classify
@@ -53,6 +55,7 @@ __all__ = [
     "load_config",
     "partition_of",
     "push_nodes",
+    "push_shrinks",
     "read_demand",
     "reconcile_forever",
 ]

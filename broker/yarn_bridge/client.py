@@ -27,16 +27,18 @@ and its caller re-reads the state instead.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from broker.errors import PermanentPeerError, TemporaryPeerError
+from broker.errors import PeerError, PermanentPeerError, TemporaryPeerError
 from broker.yarn_bridge.auth import Auth, SimpleAuth
 from broker.yarn_bridge.config import YarnCluster
+from broker.yarn_bridge.pipeline import Answer, NoAnswer, Post, post_pipelined
 
 API = "/ws/v1/cluster"
 _TEMPORARY_STATUSES = frozenset({502, 503, 504})
@@ -145,18 +147,108 @@ class RMClient:
         retry: bool = True,
     ) -> httpx.Response:
         """Send to the active RM, following a standby's redirect; transient failures retried with back-off."""
-        query = {**self._auth.params(), **(params or {})}
-        attempt = 0
+        return await self._retrying(method, path, {**self._auth.params(), **(params or {})}, body, retry)
+
+    async def post_batch(self, writes: Sequence[tuple[str, Any]]) -> list[PeerError | None]:
+        """``POST`` each ``(path, JSON body)``, pipelined (see ``pipeline``); per write ``None`` or its error.
+
+        Only for writes that may be repeated (node-resource updates). Final answers are mapped as ``request``
+        maps them: below 400 is done, 4xx and 500 are ``PermanentPeerError`` with the RM's message. Anything
+        else goes through ``request``'s own path again: a standby's 307 (the ``Location`` is remembered as the
+        active RM, as ``_send`` does, and the write follows it), and transient failures (no answer, 502/503/504)
+        are retried with back-off, the pipelined try counting as the first attempt.
+        """
+        if not writes:
+            return []
+        query = dict(self._auth.params())
+        target = f"?{urlencode(query)}" if query else ""
+        headers = {
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+            **self._auth.headers(),
+        }
+        try:
+            base = self._active or await self._discover()
+        except TemporaryPeerError as exc:
+            answers: list[Answer | NoAnswer] = [NoAnswer(exc.message)] * len(writes)
+            base = "(no active RM)"
+        else:
+            connections = min(self.cluster.connections, self.cluster.concurrency)
+            answers = await post_pipelined(
+                base,
+                [Post(f"{API}{path}{target}", _json_bytes(body)) for path, body in writes],
+                headers,
+                connections=connections,
+                window=max(1, self.cluster.concurrency // connections),
+                timeout_s=self.cluster.timeout_s,
+            )
+        out: list[PeerError | None] = [None] * len(writes)
+        again: list[tuple[int, TemporaryPeerError | None]] = []
+        for i, ((path, _body), answer) in enumerate(zip(writes, answers, strict=True)):
+            if isinstance(answer, NoAnswer):
+                self._active = None  # as in _send: the RM may have failed over
+                again.append((i, self._temporary(f"{answer.reason} from {base}")))
+            elif answer.status == 307:
+                location = answer.header("location")
+                if location:
+                    target_url = urlsplit(location)
+                    self._active = f"{target_url.scheme}://{target_url.netloc}"
+                    again.append((i, None))  # following a redirect is not a retry
+                else:
+                    self._active = None
+                    again.append((i, self._temporary(f"{base} is standby and knows no active RM")))
+            else:
+                response = httpx.Response(
+                    answer.status,
+                    headers=list(answer.headers),
+                    content=answer.body,
+                    request=httpx.Request("POST", f"{base}{API}{path}"),
+                )
+                try:
+                    self._check("POST", path, response)
+                except TemporaryPeerError as exc:
+                    again.append((i, exc))
+                except PermanentPeerError as exc:
+                    out[i] = exc
+        gate = asyncio.Semaphore(self.cluster.concurrency)
+
+        async def resend(i: int, failed: TemporaryPeerError | None) -> None:
+            path, body = writes[i]
+            async with gate:
+                try:
+                    await self._retrying("POST", path, query, body, True, failed)
+                except PeerError as exc:
+                    out[i] = exc
+
+        await asyncio.gather(*(resend(i, failed) for i, failed in again))
+        return out
+
+    async def _retrying(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        body: Any,
+        retry: bool,
+        failed: TemporaryPeerError | None = None,
+    ) -> httpx.Response:
+        """Send until the answer is not transient, backing off between attempts. ``failed``: a first attempt
+        made elsewhere (a pipelined batch) that failed transiently and counts against ``retries``."""
+        attempt = 0 if failed is None else 1
         while True:
+            if failed is not None:
+                if not retry or attempt > self.cluster.retries:
+                    raise TemporaryPeerError(
+                        self.peer,
+                        f"{method} {path}: {failed.message} (after {attempt} attempt(s))",
+                        failed.delay_s,
+                    ) from None
+                await asyncio.sleep(self.cluster.backoff_s * 2 ** (attempt - 1))
             try:
                 return await self._send(method, path, query, body)
             except TemporaryPeerError as exc:
+                failed = exc
                 attempt += 1
-                if not retry or attempt > self.cluster.retries:
-                    raise TemporaryPeerError(
-                        self.peer, f"{method} {path}: {exc.message} (after {attempt} attempt(s))", exc.delay_s
-                    ) from None
-                await asyncio.sleep(self.cluster.backoff_s * 2 ** (attempt - 1))
 
     async def _send(self, method: str, path: str, query: Mapping[str, str], body: Any) -> httpx.Response:
         base = self._active or await self._discover()
@@ -188,6 +280,9 @@ class RMClient:
             self.peer, "redirected more than once", self.cluster.backoff_s
         )
 
+    def _temporary(self, message: str) -> TemporaryPeerError:
+        return TemporaryPeerError(self.peer, message, self.cluster.backoff_s)
+
     def _check(self, method: str, path: str, response: httpx.Response) -> httpx.Response:
         status = response.status_code
         if status < 400:
@@ -208,6 +303,10 @@ def _rm_message(response: httpx.Response) -> str:
     except ValueError:
         pass
     return response.text.strip()[:_MAX_MESSAGE] or response.reason_phrase
+
+
+def _json_bytes(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def _json(peer: str, response: httpx.Response) -> Any:

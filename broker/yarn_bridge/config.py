@@ -73,6 +73,20 @@ class YarnCluster(BaseModel):
     )
     backoff_s: float = Field(0.2, ge=0, le=60, description="First retry delay; doubles per retry.")
     concurrency: int = Field(64, ge=1, le=1024, description="Node pushes in flight at once.")
+    connections: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Keep-alive connections a batch of node pushes is pipelined over; each carries up to "
+        "concurrency / connections requests in flight.",
+    )
+    drift_check_s: float = Field(
+        30.0,
+        ge=0,
+        le=86_400,
+        description="How long a read of the RM's state is trusted: while it is younger and the plan asks for "
+        "nothing new, a sync sends no request at all. 0 = read the RM on every sync.",
+    )
     grow_permille: int = Field(
         100,
         ge=0,

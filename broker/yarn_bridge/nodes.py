@@ -6,11 +6,16 @@ applied only when ``totalResource`` read back afterwards equals what was sent. R
 /nodes/{id}`` per node for small batches and one ``GET /nodes`` for large ones (a 5,000-node list is one
 request instead of 5,000).
 
-A batch runs with bounded concurrency (``YarnCluster.concurrency``), shrinks first so that the safety
-direction reaches the RM first. Nodes whose push failed transiently (after the client's own retries) or whose
-read-back disagreed are pushed again, up to ``rounds`` times; the others are applied regardless. A refused
-push (404 unknown node, 500 LOST node) is reported and not repeated within the batch; the next reconcile tries
-again.
+Shrinks are the safety direction, so they travel on their own: ``push_shrinks`` sends only the shrinking
+targets as one batch and verifies them, and ``push_nodes`` runs that batch to the end (read-back included)
+before it sends any growth. A caller that already knows a decision is a shrink (the guard, or a sync comparing
+the plan with its cached view of the RM) calls ``push_shrinks`` without reading the RM first.
+
+Each batch is one ``RMClient.post_batch``: pipelined over a few keep-alive connections with at most
+``YarnCluster.concurrency`` requests in flight. Nodes whose push failed transiently (after the client's own
+retries) or whose read-back disagreed are pushed again, up to ``rounds`` times; the others are applied
+regardless. A refused push (404 unknown node, 500 LOST node) is reported and not repeated within the batch;
+the next reconcile tries again.
 """
 
 from __future__ import annotations
@@ -102,9 +107,23 @@ def push_order(targets: Sequence[NodeTarget]) -> list[NodeTarget]:
 
 
 async def push_nodes(client: RMClient, targets: Sequence[NodeTarget], rounds: int = 3) -> list[NodeOutcome]:
-    """Push every shrinking or growing target, verify by read-back, retry the failed ones (see module doc)."""
+    """Push every shrinking target, verified, then every growing one (see the module docstring)."""
+    shrunk = await push_shrinks(client, targets, rounds)
+    grown = await _push(client, [t for t in targets if t.change is Change.GROW], rounds)
+    return shrunk + grown
+
+
+async def push_shrinks(
+    client: RMClient, targets: Sequence[NodeTarget], rounds: int = 3
+) -> list[NodeOutcome]:
+    """Push only the shrinking targets, as one batch, and verify them by read-back; the others are left."""
+    return await _push(client, [t for t in targets if t.change is Change.SHRINK], rounds)
+
+
+async def _push(client: RMClient, targets: Sequence[NodeTarget], rounds: int) -> list[NodeOutcome]:
+    """One batch: post, read back, post again what failed transiently or read back wrong."""
     timeout_ms = client.cluster.overcommit_timeout_ms
-    pending = push_order(targets)
+    pending = list(targets)
     attempts: dict[str, int] = {}
     outcomes: dict[str, NodeOutcome] = {}
     for _round in range(rounds):
@@ -132,7 +151,7 @@ async def push_nodes(client: RMClient, targets: Sequence[NodeTarget], rounds: in
             if error is None or isinstance(error, TemporaryPeerError):
                 retry.append(target)
         pending = retry
-    return [outcomes[t.node_id] for t in push_order(targets)]
+    return [outcomes[t.node_id] for t in targets]
 
 
 def _outcome(
@@ -156,19 +175,11 @@ def _outcome(
 
 
 async def _post_all(client: RMClient, targets: Sequence[NodeTarget], timeout_ms: int) -> dict[str, PeerError]:
-    """POST every target, at most ``concurrency`` at once; the errors by NodeId."""
-    gate = asyncio.Semaphore(client.cluster.concurrency)
-    errors: dict[str, PeerError] = {}
-
-    async def one(target: NodeTarget) -> None:
-        async with gate:
-            try:
-                await client.post(resource_path(target.node_id), resource_body(target.want, timeout_ms))
-            except PeerError as exc:
-                errors[target.node_id] = exc
-
-    await asyncio.gather(*(one(t) for t in targets))
-    return errors
+    """POST every target in one pipelined batch; the errors by NodeId."""
+    errors = await client.post_batch(
+        [(resource_path(t.node_id), resource_body(t.want, timeout_ms)) for t in targets]
+    )
+    return {t.node_id: e for t, e in zip(targets, errors, strict=True) if e is not None}
 
 
 async def _read_back(client: RMClient, targets: Sequence[NodeTarget]) -> dict[str, YarnResource]:
@@ -204,6 +215,7 @@ __all__ = [
     "NodeTarget",
     "push_nodes",
     "push_order",
+    "push_shrinks",
     "resource_body",
     "resource_path",
     "write_request",

@@ -1,4 +1,5 @@
-"""Fixtures for the extender tests: an extender on a settable clock, and the contract samples."""
+"""Fixtures for the extender tests: an extender on a settable clock, a binder that records, and where the
+contract samples are."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from broker.service.extender import Extender, ExtenderConfig
+from broker.errors import PeerError
+from broker.service.extender import BindingArgs, Extender, ExtenderConfig
 
 from .builders import NOW
 
@@ -25,6 +27,19 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class RecordingBinder:
+    """A binder that remembers what it was asked to bind, failing with ``failure`` when one is set."""
+
+    def __init__(self, failure: PeerError | None = None) -> None:
+        self.calls: list[BindingArgs] = []
+        self.failure = failure
+
+    async def bind(self, binding: BindingArgs) -> None:
+        self.calls.append(binding)
+        if self.failure is not None:
+            raise self.failure
 
 
 @pytest.fixture

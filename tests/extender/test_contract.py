@@ -15,10 +15,10 @@ import httpx
 import orjson
 import pytest
 
-from broker.service.extender import Extender, ExtenderConfig, create_app
+from broker.service.extender import BIND_NOT_CONFIGURED, BindingArgs, Extender, ExtenderConfig, create_app
 
 from .builders import node, plan, team
-from .conftest import SAMPLES, Clock
+from .conftest import SAMPLES, Clock, RecordingBinder
 from .live_server import live_server
 
 if not SAMPLES.is_dir():
@@ -188,6 +188,15 @@ def test_upstream_preempt_sample_answers_meta_victims(client: httpx.Client) -> N
     assert result == sample(SAMPLES / "extender-preempt-result.json")
 
 
-def test_bind_is_not_served(client: httpx.Client) -> None:
-    response = client.post("/bind", content=(SAMPLES / "extender-bind-args.json").read_bytes())
-    assert response.status_code == 404
+def test_upstream_bind_sample_without_a_binder_answers_a_binding_result_error(client: httpx.Client) -> None:
+    result = post(client, "bind", sample(SAMPLES / "extender-bind-args.json"))
+    assert set(result) == set(sample(SAMPLES / "extender-bind-result.json"))
+    assert result == {"Error": BIND_NOT_CONFIGURED}
+
+
+def test_upstream_bind_sample_with_a_binder_binds_the_named_pod(clock: Clock) -> None:
+    binder = RecordingBinder()
+    with live_server(create_app(Extender(ExtenderConfig(), clock=clock, binder=binder))) as url:
+        response = httpx.post(f"{url}/bind", content=(SAMPLES / "extender-bind-args.json").read_bytes())
+    assert response.status_code == 200 and response.json() == {"Error": ""}
+    assert binder.calls == [BindingArgs("mypodname", "mypodnamespace", "mypoduid", "mynode")]

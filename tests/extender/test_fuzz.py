@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from broker.service.extender import Extender, ExtenderConfig, create_app
 
 from .builders import node, plan, pod, preempt_body, team
-from .conftest import Clock
+from .conftest import Clock, RecordingBinder
 from .live_server import live_server
 
-VERBS = ["filter", "prioritize", "preempt"]
-ENDPOINTS = [*VERBS, "healthz", "readyz", "metrics", "bind", "nope"]
+VERBS = ["filter", "prioritize", "preempt", "bind"]
+ENDPOINTS = [*VERBS, "healthz", "readyz", "metrics", "nope"]
 
 json_values = st.recursive(
     st.none()
@@ -39,12 +39,13 @@ VALID_BODIES: dict[str, Any] = {
         "NodeNames": None,
     },
     "preempt": orjson.loads(preempt_body(pod("p").batch(), {"n1": ["uid-x"]})),
+    "bind": {"PodName": "p", "PodNamespace": "team-a", "PodUID": "uid-p", "Node": "n1"},
 }
 
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[httpx.Client]:
-    extender = Extender(ExtenderConfig(), clock=Clock())
+    extender = Extender(ExtenderConfig(), clock=Clock(), binder=RecordingBinder())
     extender.install(
         plan(nodes=[node("n1").places("team-a", "exec"), node("n2").stable().disk()], teams=[team("team-a")])
     )

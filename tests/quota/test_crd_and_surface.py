@@ -34,6 +34,7 @@ def test_the_quota_package_exports_exactly_its_public_surface() -> None:
 
 def test_the_store_package_exports_exactly_its_public_surface() -> None:
     assert sorted(broker.store.__all__) == sorted(
-        ["Action", "FileStore", "MemoryStore", "Observation", "Outcome", "PolicyLog", "PolicyRecord",
-         "PolicyStore", "Preview", "default_path"])
+        ["Action", "AuditEntry", "Durability", "Fence", "FileStore", "MemoryStore", "Observation", "Outcome",
+         "PolicyLog", "PolicyRecord", "PolicyStore", "Preview", "RedisSettings", "RedisStore", "StoredPlan",
+         "default_path", "is_redis_url", "open_store"])
     assert all(hasattr(broker.store, name) for name in broker.store.__all__)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,16 +10,34 @@ import pytest
 
 from broker.errors import ConflictError, InputError, PermanentPeerError
 from broker.model import Resources
-from broker.store import Action, FileStore, MemoryStore, Observation, PolicyLog, PolicyStore, default_path
+from broker.store import (
+    Action,
+    FileStore,
+    MemoryStore,
+    Observation,
+    PolicyLog,
+    PolicyStore,
+    RedisStore,
+    default_path,
+)
+from tests.redis_server import running_redis
 
 from .builders import cpu, group, policy
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "file"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> PolicyStore:
-    return MemoryStore() if request.param == "memory" else FileStore(tmp_path / "state" / "store.json")
+@pytest.fixture(params=["memory", "file", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PolicyStore]:
+    if request.param == "memory":
+        yield MemoryStore()
+    elif request.param == "file":
+        yield FileStore(tmp_path / "state" / "store.json")
+    else:
+        with running_redis(tmp_path / "redis") as server:
+            redis_store = RedisStore.from_url(server.url)
+            yield redis_store
+            redis_store.close()
 
 
 def log_of(store: PolicyStore) -> PolicyLog:

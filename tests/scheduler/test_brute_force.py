@@ -14,7 +14,7 @@ from broker.scheduler import PlacementProblem, check_feasible, score, solve
 from .builders import fleet
 
 
-def tiny(seed: int) -> PlacementProblem:
+def tiny(seed: int, *, with_ams: bool = False) -> PlacementProblem:
     rng = random.Random(seed)
     builder = fleet().site("a").site("b").link("a", "b", capacity=100)
     for i in range(2):
@@ -22,10 +22,12 @@ def tiny(seed: int) -> PlacementProblem:
                      memory=f"{rng.choice([8, 12, 16])}Gi", disk=rng.random() < 0.6,
                      stable=rng.random() < 0.5)
     for k in range(3):
+        am = k == 0 if with_ams else rng.random() < 0.3
         builder.want(f"c{k}", team=f"t{k % 2}", count=rng.randint(1, 3), cpu=str(rng.choice([1, 2, 3])),
-                     memory=f"{rng.choice([2, 4, 6])}Gi", is_am=rng.random() < 0.3,
+                     memory=f"{rng.choice([2, 4, 6])}Gi", is_am=am,
                      needs_disk=rng.random() < 0.4,
-                     data_site="a", read_mbps=rng.choice([0, 40]))
+                     data_site="a", read_mbps=rng.choice([0, 40]),
+                     am_class="c0" if with_ams and k == 2 else None)
     builder.quota("t0", min={"cpu": "3", "memory": "6Gi"}, runtime={"cpu": "8"})
     builder.quota("t1", runtime={})
     return builder.build()
@@ -55,9 +57,10 @@ def brute_force_optimum(problem: PlacementProblem) -> float:
     return best
 
 
+@pytest.mark.parametrize("with_ams", [False, True], ids=["independent", "executors-name-their-am"])
 @pytest.mark.parametrize("seed", range(8))
-def test_planner_against_exhaustive_search(seed: int) -> None:
-    problem = tiny(seed)
+def test_planner_against_exhaustive_search(seed: int, with_ams: bool) -> None:
+    problem = tiny(seed, with_ams=with_ams)
     solution = solve(problem, time_limit_s=5)
     report = solution.plan.solve
     optimum = brute_force_optimum(problem)

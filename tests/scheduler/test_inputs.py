@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from broker.errors import InputError
-from broker.model import UNLIMITED, parse
+from broker.model import UNLIMITED, Demand, parse
 from broker.scheduler import PlacementProblem, QuotaDocument
 
 from .builders import fleet
@@ -60,3 +60,17 @@ def test_a_class_reading_from_an_unknown_site_is_refused() -> None:
 def test_a_node_missing_from_the_lendable_map_lends_nothing() -> None:
     problem = fleet().node("n1").node("n2").lend("n1", cpu="1", memory="1Gi").build()
     assert problem.lendable_of(problem.inventory.nodes[1]).is_zero()
+
+
+@pytest.mark.parametrize(("classes", "reason"), [
+    ([{"name": "w", "team": "t", "shape": {"cpu": "1"}, "count": 1, "am_class": "ghost"}], "unknown class"),
+    ([{"name": "d", "team": "t", "shape": {"cpu": "1"}, "count": 1},
+      {"name": "w", "team": "t", "shape": {"cpu": "1"}, "count": 1, "am_class": "d"}], "must be an is_am"),
+    ([{"name": "d", "team": "u", "shape": {"cpu": "1"}, "count": 1, "is_am": True},
+      {"name": "w", "team": "t", "shape": {"cpu": "1"}, "count": 1, "am_class": "d"}], "must be an is_am"),
+], ids=["unknown", "not-an-am", "other-team"])
+def test_an_am_class_must_be_an_am_class_of_the_same_team(classes: list[dict[str, object]], reason: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse(Demand, {"classes": classes})
+    assert caught.value.field == f"classes[{len(classes) - 1}].am_class"
+    assert reason in caught.value.message

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from broker.cli.main import app
+from broker.errors import InputError
+from broker.model import parse
 from plugins.sim.run import run
 from plugins.sim.scenario import Scenario, default_scenario
 
 FIGURES = {
     "avg_cpu_util", "avg_mem_util", "lent_cpu_core_hours", "oracle_lendable_cpu_core_hours", "interference_fraction",
-    "offline_containers", "killed_containers", "killed_ams", "offline_wait_p95_s",
+    "offline_containers", "killed_containers", "killed_ams", "offline_wait_p95_s", "reclaimed_containers",
 }
 
 
@@ -27,30 +30,51 @@ def small(**update: object) -> Scenario:
 
 
 @pytest.fixture(scope="module")
-def summary() -> dict[str, dict[str, float]]:
+def summary() -> dict[str, dict[str, Any]]:
     return run(small(), None).summary()["policies"]  # type: ignore[no-any-return]
 
 
-def test_every_policy_reports_every_figure(summary: dict[str, dict[str, float]]) -> None:
+def test_every_policy_reports_every_figure(summary: dict[str, dict[str, Any]]) -> None:
     assert set(summary) == {"online-only", "static", "usage-threshold", "broker"}
-    for figures in summary.values():
-        assert set(figures) == FIGURES
+    for policy, figures in summary.items():
+        assert set(figures) - {"teams"} == FIGURES, policy
 
 
-def test_online_only_lends_nothing_and_runs_nothing(summary: dict[str, dict[str, float]]) -> None:
+def test_only_the_broker_shares_its_pool_by_quota(summary: dict[str, dict[str, Any]]) -> None:
+    assert set(summary["broker"]["teams"]) == {"search", "ads", "recommend", "risk", "bi", "ml"}
+    assert all("teams" not in summary[p] for p in ("online-only", "static", "usage-threshold"))
+    assert all(summary[p]["reclaimed_containers"] == 0 for p in ("online-only", "static", "usage-threshold"))
+
+
+def test_team_figures_are_coherent(summary: dict[str, dict[str, Any]]) -> None:
+    for team, figures in summary["broker"]["teams"].items():
+        assert 0.0 <= figures["guarantee_met"] <= 1.0, team
+        assert figures["borrowed_core_hours"] >= 0 and figures["lent_core_hours"] >= 0, team
+        assert figures["reclaimed_containers"] >= 0, team
+
+
+def test_a_team_that_is_not_a_quota_leaf_is_refused() -> None:
+    data = default_scenario().model_dump()
+    data["teams"] = [*data["teams"], {"name": "ghost", "share": 1.0}]
+    with pytest.raises(InputError) as caught:
+        parse(Scenario, data)
+    assert caught.value.field == "teams[6].name"
+
+
+def test_online_only_lends_nothing_and_runs_nothing(summary: dict[str, dict[str, Any]]) -> None:
     online = summary["online-only"]
     assert online["lent_cpu_core_hours"] == 0
     assert online["offline_containers"] == 0
     assert online["interference_fraction"] == 0
 
 
-def test_lending_raises_utilisation_above_online_only(summary: dict[str, dict[str, float]]) -> None:
+def test_lending_raises_utilisation_above_online_only(summary: dict[str, dict[str, Any]]) -> None:
     for policy in ("static", "usage-threshold", "broker"):
         assert summary[policy]["avg_cpu_util"] > summary["online-only"]["avg_cpu_util"]
 
 
 def test_the_oracle_is_the_same_for_every_policy_and_bounds_the_safe_lenders(
-        summary: dict[str, dict[str, float]]) -> None:
+        summary: dict[str, dict[str, Any]]) -> None:
     oracles = {figures["oracle_lendable_cpu_core_hours"] for figures in summary.values()}
     assert len(oracles) == 1
     oracle = oracles.pop()
@@ -58,11 +82,11 @@ def test_the_oracle_is_the_same_for_every_policy_and_bounds_the_safe_lenders(
     assert 0 < summary["broker"]["lent_cpu_core_hours"] <= oracle
 
 
-def test_broker_lends_more_than_usage_threshold(summary: dict[str, dict[str, float]]) -> None:
+def test_broker_lends_more_than_usage_threshold(summary: dict[str, dict[str, Any]]) -> None:
     assert summary["broker"]["lent_cpu_core_hours"] > summary["usage-threshold"]["lent_cpu_core_hours"]
 
 
-def test_broker_never_kills_an_application_master(summary: dict[str, dict[str, float]]) -> None:
+def test_broker_never_kills_an_application_master(summary: dict[str, dict[str, Any]]) -> None:
     assert summary["broker"]["killed_ams"] == 0
 
 
@@ -83,7 +107,7 @@ def test_cli_writes_json_and_report(tmp_path: Path) -> None:
                                       "--report", str(report)])
     assert result.exit_code == 0, result.output
     document = json.loads(out.read_text())
-    assert set(document["policies"]["broker"]) == FIGURES
+    assert set(document["policies"]["broker"]) - {"teams"} == FIGURES
     assert (report / "summary.json").exists()
     assert (report / "utilisation.png").stat().st_size > 1000
     assert (report / "site-idc-a.png").exists()

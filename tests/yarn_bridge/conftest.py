@@ -11,11 +11,18 @@ import pytest
 from broker.model import NodePlan, Plan, Resources, TeamBinding, TeamPlan
 from broker.yarn_bridge import ClusterBridge, RMClient, SyncReport, YarnCluster
 
-from .standin_rm import RMServer, StandinRM
+from .standin_rm import CS, RMServer, StandinRM
 
 T = TypeVar("T")
 CLUSTER = "yarn-a"
 SITE = "idc-a"
+OFFLINE = {  # a capacity scheduler with root.offline.search, in absolute resources
+    f"{CS}root.queues": "default,offline",
+    f"{CS}root.default.capacity": "[memory=65536,vcores=32]",
+    f"{CS}root.offline.capacity": "[memory=196608,vcores=96]",
+    f"{CS}root.offline.queues": "search",
+    f"{CS}root.offline.search.capacity": "[memory=65536,vcores=32]",
+}
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -33,6 +40,16 @@ def server(rm: StandinRM) -> Iterator[RMServer]:
     srv = RMServer(rm).start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[RMServer, RMServer]]:
+    """rm1 standby (redirecting to rm2), rm2 active."""
+    active = RMServer(StandinRM.with_nodes(2)).start()
+    standby = RMServer(StandinRM.with_nodes(0, ha_state="STANDBY", active_url=active.url)).start()
+    yield standby, active
+    standby.stop()
+    active.stop()
 
 
 def cluster(*urls: str, **overrides: Any) -> YarnCluster:
@@ -66,6 +83,24 @@ def team(name: str, queues: tuple[str, ...], quota: Resources, placed: Resources
         placed=placed,
         placed_by_site={SITE: placed},
         binding=TeamBinding(yarn_queues={CLUSTER: queues}),
+    )
+
+
+def teams(search_placed: str = "8") -> tuple[TeamPlan, TeamPlan]:
+    """search (in OFFLINE already) and ads (to be added below root.offline)."""
+    return (
+        team(
+            "search",
+            ("root.offline.search",),
+            Resources.of(cpu="40", memory="80Gi"),
+            Resources.of(cpu=search_placed, memory="16Gi"),
+        ),
+        team(
+            "ads",
+            ("root.offline.ads",),
+            Resources.of(cpu="20", memory="40Gi"),
+            Resources.of(cpu="4", memory="8Gi"),
+        ),
     )
 
 

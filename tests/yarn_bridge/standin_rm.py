@@ -733,6 +733,11 @@ class RMServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
+    @property
+    def connections_accepted(self) -> int:
+        """How many TCP connections clients have opened so far."""
+        return len(self._server.connections)
+
     def start(self) -> RMServer:
         self._thread.start()
         return self

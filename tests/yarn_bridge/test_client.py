@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from broker.errors import PermanentPeerError, TemporaryPeerError
@@ -11,16 +9,6 @@ from broker.yarn_bridge import RMClient
 
 from .conftest import cluster, run
 from .standin_rm import Fault, RMServer, StandinRM
-
-
-@pytest.fixture
-def pair() -> Iterator[tuple[RMServer, RMServer]]:
-    """rm1 standby (redirecting to rm2), rm2 active."""
-    active = RMServer(StandinRM.with_nodes(2)).start()
-    standby = RMServer(StandinRM.with_nodes(0, ha_state="STANDBY", active_url=active.url)).start()
-    yield standby, active
-    standby.stop()
-    active.stop()
 
 
 def test_discovery_skips_the_standby(pair: tuple[RMServer, RMServer]) -> None:

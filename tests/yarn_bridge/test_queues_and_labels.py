@@ -6,41 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broker.model import Resources
 from broker.yarn_bridge import partition_of, queues
 
-from .conftest import node, plan, sync, team
+from .conftest import OFFLINE, node, plan, sync, teams
 from .standin_rm import CS, RMServer, StandinRM
-
-OFFLINE = {
-    f"{CS}root.queues": "default,offline",
-    f"{CS}root.default.capacity": "[memory=65536,vcores=32]",
-    f"{CS}root.offline.capacity": "[memory=196608,vcores=96]",
-    f"{CS}root.offline.queues": "search",
-    f"{CS}root.offline.search.capacity": "[memory=65536,vcores=32]",
-}
 
 
 @pytest.fixture
 def rm() -> StandinRM:
     return StandinRM.with_nodes(4, conf=dict(OFFLINE))
-
-
-def teams(search_placed: str = "8") -> tuple:  # type: ignore[type-arg]
-    return (
-        team(
-            "search",
-            ("root.offline.search",),
-            Resources.of(cpu="40", memory="80Gi"),
-            Resources.of(cpu=search_placed, memory="16Gi"),
-        ),
-        team(
-            "ads",
-            ("root.offline.ads",),
-            Resources.of(cpu="20", memory="40Gi"),
-            Resources.of(cpu="4", memory="8Gi"),
-        ),
-    )
 
 
 def labelled_plan(search_placed: str = "8"):  # type: ignore[no-untyped-def]

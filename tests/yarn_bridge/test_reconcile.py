@@ -11,7 +11,9 @@ from .conftest import cluster, node, plan, run
 from .standin_rm import RMServer, StandinRM
 
 
-def test_each_pass_repairs_what_drifted_since_the_last(server: RMServer, rm: StandinRM) -> None:
+def test_with_drift_check_0_each_pass_repairs_what_drifted_since_the_last(
+    server: RMServer, rm: StandinRM
+) -> None:
     the_plan = plan(node(0))
     reports: list[SyncReport] = []
     errors: list[PeerError] = []
@@ -26,7 +28,7 @@ def test_each_pass_repairs_what_drifted_since_the_last(server: RMServer, rm: Sta
             else:
                 stop.set()
 
-        async with RMClient(cluster(server.url)) as client:
+        async with RMClient(cluster(server.url, drift_check_s=0)) as client:
             await reconcile_forever(
                 ClusterBridge(client), lambda: the_plan, 0.01, stop, on_report, errors.append
             )

@@ -18,6 +18,9 @@ offline pods the extender then follows ``stale_policy``:
 Prioritize scores every node 0 and preempt answers "no candidate node" while the plan is unusable, whatever
 the policy (under ``open``, preempt keeps the scheduler's candidates). Pods that request no managed resource
 are not the broker's business: every node passes, scores 0, and preemption is left as proposed.
+
+**Bind** is off unless a ``Binder`` is given (see ``binder``): without one, every bind is answered with
+``Error`` saying so. It is the one verb that waits on I/O, so it is a coroutine (``bind``), not ``handle``.
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ from enum import StrEnum
 
 from prometheus_client import CollectorRegistry
 
-from broker.errors import InputError
+from broker.errors import InputError, PeerError
 from broker.model.plan import Plan
 from broker.model.resources import Resources
+from broker.service.extender.binder import Binder
 from broker.service.extender.conventions import Conventions
 from broker.service.extender.filtering import (
     PodKind,
@@ -54,8 +58,10 @@ from broker.service.extender.wire import (
     ExtenderArgs,
     FilterResult,
     PreemptionArgs,
+    read_binding_args,
     read_extender_args,
     read_preemption_args,
+    write_binding_result,
     write_error,
     write_filter_result,
     write_host_priorities,
@@ -67,11 +73,16 @@ _MAX_MEMO_KINDS = 4096
 
 
 class Verb(StrEnum):
-    """The extender verbs served (``bind`` is not: the broker does not bind pods)."""
+    """The extender verbs served; ``bind`` only does something when a binder is configured."""
 
     FILTER = "filter"
     PRIORITIZE = "prioritize"
     PREEMPT = "preempt"
+    BIND = "bind"
+
+
+BIND_NOT_CONFIGURED = ("bind is not configured on this extender (no binder); remove bindVerb from the "
+                       "scheduler's extender configuration")
 
 
 class StalePolicy(StrEnum):
@@ -114,9 +125,10 @@ class Extender:
     """Answers extender requests from the current plan. Runs on one event loop; not thread-safe."""
 
     def __init__(self, config: ExtenderConfig, registry: CollectorRegistry | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, binder: Binder | None = None) -> None:
         self.config = config
         self._clock = clock
+        self._binder = binder
         self._tables: PlanTables | None = None
         self._memo: dict[PodKind, dict[str, str]] = {}
         self._score_memo: dict[PodKind, dict[str, tuple[int, int]]] = {}
@@ -173,21 +185,60 @@ class Extender:
     # --- requests -------------------------------------------------------------------------------------------
 
     def handle(self, verb: Verb, body: bytes) -> Reply:
-        """Answer one request, timing it and counting its outcome; bad input becomes a 400."""
+        """Answer one filter, prioritize or preempt request, timing it and counting its outcome; bad input
+        becomes a 400. ``bind`` waits on the API, so it goes through ``bind``."""
         started = time.perf_counter()
         try:
             if verb is Verb.FILTER:
                 result, out = self._filter(body)
             elif verb is Verb.PRIORITIZE:
                 result, out = self._prioritize(body)
-            else:
+            elif verb is Verb.PREEMPT:
                 result, out = self._preempt(body)
+            else:
+                raise ValueError("bind is answered by Extender.bind")
             reply = Reply(200, out)
         except InputError as exc:
             result, reply = "bad_request", Reply(400, write_error(str(exc)))
+        self._count(verb, result, started)
+        return reply
+
+    def _count(self, verb: Verb, result: str, started: float) -> None:
         self.metrics.requests.labels(verb.value, result).inc()
         self.metrics.request_seconds.labels(verb.value).observe(time.perf_counter() - started)
-        return reply
+
+    async def bind(self, body: bytes) -> Reply:
+        """Answer a bind request: through the binder, then recorded in the ledger (see ``binder``).
+
+        Outcomes: ``ok``; ``not_configured`` (no binder); ``conflict`` (this extender bound the pod to another
+        node); ``error`` (the binder failed); ``bad_request``. All but the last are 200 answers whose ``Error``
+        says what happened, as the scheduler reads them.
+        """
+        started = time.perf_counter()
+        try:
+            binding = read_binding_args(body)
+        except InputError as exc:
+            self._count(Verb.BIND, "bad_request", started)
+            return Reply(400, write_error(str(exc)))
+        pod = f"{binding.pod_namespace}/{binding.pod_name}"
+        bound = self.ledger.bound_node(binding.pod_uid) if binding.pod_uid else None
+        if self._binder is None:
+            result, error = "not_configured", BIND_NOT_CONFIGURED
+        elif bound == binding.node:
+            result, error = "ok", ""
+        elif bound is not None:
+            result, error = "conflict", f"pod {pod} is already bound to node {bound}"
+        else:
+            try:
+                await self._binder.bind(binding)
+            except PeerError as exc:
+                result, error = "error", f"binding pod {pod} to node {binding.node} failed: {exc}"
+            else:
+                result, error = "ok", ""
+                if binding.pod_uid:
+                    self.ledger.bind(binding.pod_uid, binding.node, self._clock())
+        self._count(Verb.BIND, result, started)
+        return Reply(200, write_binding_result(error))
 
     def _managed(self, pod: dict[str, object]) -> tuple[str, _Managed | str]:
         """``(result label, the pod under a usable plan)``, or ``(label, reason)`` when the broker cannot
@@ -311,4 +362,4 @@ class Extender:
         return SeenPod(team, facts) if team is not None else None
 
 
-__all__ = ["Extender", "ExtenderConfig", "Reply", "StalePolicy", "Verb"]
+__all__ = ["BIND_NOT_CONFIGURED", "Extender", "ExtenderConfig", "Reply", "StalePolicy", "Verb"]

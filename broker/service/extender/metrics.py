@@ -3,7 +3,8 @@
 - ``broker_extender_request_seconds{verb}``: server time per request, from the body read to the answer
   encoded; the buckets resolve the sub-millisecond range where the extender should live;
 - ``broker_extender_requests_total{verb,result}``: answers by outcome (``ok``, ``none`` = no node / no
-  candidate, ``unmanaged``, ``unknown_team``, ``no_plan``, ``bad_request``);
+  candidate, ``unmanaged``, ``unknown_team``, ``no_plan``, ``bad_request``; for ``bind``: ``ok``,
+  ``not_configured``, ``conflict``, ``error``, ``bad_request``);
 - ``broker_extender_filter_nodes_total{outcome}``: candidate nodes passed, failed and unresolvable;
 - ``broker_extender_plan_version``, ``broker_extender_plan_age_seconds``,
   ``broker_extender_plan_loads_total{result}``.

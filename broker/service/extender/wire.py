@@ -70,6 +70,16 @@ class PreemptionArgs:
 
 
 @dataclass(frozen=True, slots=True)
+class BindingArgs:
+    """``ExtenderBindingArgs``: bind pod ``namespace/name`` (``uid``) to ``node``."""
+
+    pod_name: str
+    pod_namespace: str
+    pod_uid: str
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
 class FilterResult:
     """What the filter decided, before encoding: names that pass, a reason for every name that does not."""
 
@@ -244,6 +254,23 @@ def read_preemption_args(body: bytes) -> PreemptionArgs:
     return PreemptionArgs(pod=pod, nodes=nodes)
 
 
+def read_binding_args(body: bytes) -> BindingArgs:
+    """Read an ``ExtenderBindingArgs`` body; the pod's name and namespace and the node must be given (the
+    Kubernetes API refuses a binding without them), the UID may be empty."""
+    fields = _fields(_load(body), "", ("PodName", "PodNamespace", "PodUID", "Node"))
+    values: dict[str, str] = {}
+    for name in ("PodName", "PodNamespace", "PodUID", "Node"):
+        value = fields.get(name)
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            raise InputError(name, f"expected a string, got {_kind(value)}")
+        if not value and name != "PodUID":
+            raise InputError(name, "must not be empty")
+        values[name] = value
+    return BindingArgs(values["PodName"], values["PodNamespace"], values["PodUID"], values["Node"])
+
+
 # --- writing ------------------------------------------------------------------------------------------------
 
 
@@ -281,6 +308,11 @@ def write_preemption_result(kept: Mapping[str, NodeVictims]) -> bytes:
     }})
 
 
+def write_binding_result(error: str) -> bytes:
+    """Encode an ``ExtenderBindingResult``: ``Error`` empty when the pod was bound."""
+    return orjson.dumps({"Error": error})
+
+
 def write_error(message: str) -> bytes:
     """The body of a 4xx answer: the message in the extender types' ``Error`` field."""
     return orjson.dumps({"Error": message})
@@ -289,6 +321,7 @@ def write_error(message: str) -> bytes:
 __all__ = [
     "MAX_NODES",
     "MAX_VICTIMS",
+    "BindingArgs",
     "ExtenderArgs",
     "FilterResult",
     "JsonObject",
@@ -296,8 +329,10 @@ __all__ = [
     "PreemptionArgs",
     "Victim",
     "node_name",
+    "read_binding_args",
     "read_extender_args",
     "read_preemption_args",
+    "write_binding_result",
     "write_error",
     "write_filter_result",
     "write_host_priorities",
