@@ -29,13 +29,15 @@ The AM row makes an AM class worth what it unlocks: its dual price carries the v
 name it, so AMs are placed first wherever executors would be.
 
 **Why an LP (GLOP) and not CP-SAT or a MIP.** The per-node integer model has ``classes x nodes`` variables (1M
-at 5,000 nodes x 200 classes), which no MIP or CP-SAT search closes in 2 s on two cores. Grouping identical
-nodes is exact for the LP (see ``groups``) and leaves tens of thousands of columns that GLOP solves in well
-under a second; its optimum *is* the LP bound every plan reports. Integrality costs little at fleet scale,
-because the fractional part of a basic solution is at most one container per constraint and a group of many
-nodes absorbs it: the LP solution is floored, packed exactly node by node, and the leftovers are placed
-first-fit (``packing``). The greedy plan stays the incumbent and is returned when it scores higher (it never
-did on the benchmark instances).
+at 5,000 nodes x 200 classes), which no MIP or CP-SAT search closes in 2 s on two cores. Grouping
+interchangeable nodes is exact for the LP (see ``groups``) and leaves about 20,000 columns and 600 rows on the
+benchmark fleet, which GLOP's default primal simplex solves in 0.15-0.3 s (dual simplex took 1-10 s and
+switching presolve or scaling off was slower, measured on that LP); its optimum *is* the LP bound every plan
+reports. Integrality costs little at fleet scale, because the fractional part of a basic solution is at most
+one container per constraint and a group of many nodes absorbs it: the LP solution is floored, packed exactly
+node by node, and the leftovers are placed first-fit (``packing``). The greedy plan stays the incumbent and is
+returned when it scores higher. GLOP is not warm-started: ``MPModelRequest`` passes no starting basis to it,
+and at these solve times the greedy incumbent (returned on a time-out) is what a warm start would buy.
 
 **Decomposition.** Classes couple through their team (quota, tiers) and groups through their site (links);
 the connected components of the team-site graph are independent LPs, solved one by one. This is exact: no

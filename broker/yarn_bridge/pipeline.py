@@ -19,7 +19,8 @@ httpx path does and sends again, through that path, anything that is not a final
 Failures: a connection that cannot be opened, is reset or closed early, sends a malformed answer or stays silent
 for ``timeout_s`` is closed and its worker stops; each request on it that got no answer is reported as
 ``NoAnswer``. Requests not yet taken from the shared queue are carried by the other connections; whatever is
-left when every connection has failed is reported as ``NoAnswer`` too.
+left when every connection has failed is reported as ``NoAnswer`` too. A connection the RM ends cleanly
+(``Connection: close`` on an answer) is replaced by a new one.
 """
 
 from __future__ import annotations
@@ -120,14 +121,16 @@ async def post_pipelined(
             + post.body
         )
 
-    async def worker() -> None:
+    async def connection() -> bool:
+        """Carry requests from the queue over one connection; False when it failed, True when the RM ended it
+        cleanly (``Connection: close``) or the queue is empty."""
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(url.hostname, port, ssl=tls), timeout_s
             )
         except (OSError, TimeoutError) as exc:
-            failures.append(f"ConnectError: {exc or type(exc).__name__}")
-            return
+            failures.append(f"ConnectError: {str(exc) or type(exc).__name__}")
+            return False
         answers = _Answers()
         try:
             while queue and answers.keep_alive:
@@ -139,15 +142,19 @@ async def post_pipelined(
                     await _read(reader, answers, done + len(batch), timeout_s)
                 except _ConnectionFailed as exc:
                     failures.append(exc.reason)
-                    for i, answer in zip(batch, answers.answers[done:], strict=False):
-                        results[i] = answer
-                    for i in batch[len(answers.answers) - done :]:
-                        results[i] = NoAnswer(exc.reason)
-                    return
+                    got = answers.answers[done:]
+                    for n, i in enumerate(batch):
+                        results[i] = got[n] if n < len(got) else NoAnswer(exc.reason)
+                    return False
                 for i, answer in zip(batch, answers.answers[done:], strict=True):
                     results[i] = answer
+            return True
         finally:
             writer.close()
+
+    async def worker() -> None:
+        while queue and await connection():
+            pass
 
     await asyncio.gather(*(worker() for _ in range(max(1, min(connections, len(posts))))))
     leftover = NoAnswer(failures[-1] if failures else "no connection")

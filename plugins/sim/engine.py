@@ -87,6 +87,7 @@ class PolicyRun:
         self.g_job: list[int] = []
         self.g_am: list[bool] = []
         self.node_groups: list[list[int]] = [[] for _ in range(n)]
+        self.team_groups: dict[str, set[int]] = {}  # running placements per team, for quota reclaim
         self.ends: dict[int, list[int]] = {}
         self.jobs: list[_Job] = []
         self.waiting: list[int] = []  # jobs whose AM is not running, in arrival order
@@ -162,15 +163,8 @@ class PolicyRun:
             self._kill(g, count, reclaim=True)
 
     def _holdings(self, teams: set[str]) -> list[Holding]:
-        out = []
-        for groups in self.node_groups:
-            for g in groups:
-                if self.g_count[g] > 0:
-                    team = self.jobs[self.g_job[g]].job.team
-                    if team in teams:
-                        out.append(Holding(g, team, self.g_count[g], self.g_cpu[g], self.g_mem[g], self.g_start[g],
-                                           self.g_am[g]))
-        return out
+        return [Holding(g, team, self.g_count[g], self.g_cpu[g], self.g_mem[g], self.g_start[g], self.g_am[g])
+                for team in teams for g in self.team_groups.get(team, ())]
 
     def publish(self, history: UsageHistory, now_s: float) -> Lendable:
         proposed = self.estimator.estimate(self.fleet, history, now_s)
@@ -283,6 +277,7 @@ class PolicyRun:
         self.g_job.append(j)
         self.g_am.append(is_am)
         self.node_groups[node].append(g)
+        self.team_groups.setdefault(state.job.team, set()).add(g)
         state.groups.append(g)
         self.alloc_cpu[node] += count * cpu
         self.alloc_mem[node] += count * mem
@@ -303,6 +298,8 @@ class PolicyRun:
     def _release(self, g: int, count: int) -> None:
         node = self.g_node[g]
         self.g_count[g] -= count
+        if self.g_count[g] == 0:
+            self.team_groups[self.jobs[self.g_job[g]].job.team].discard(g)
         self.alloc_cpu[node] -= count * self.g_cpu[g]
         self.alloc_mem[node] -= count * self.g_mem[g]
         if self.quotas is not None:

@@ -132,11 +132,11 @@ class TeamQuotas:
                     for t in self.teams if t not in over)
         if not over or not short:
             return {}
-        containers = [
-            RunningContainer(id=f"{h.key}/{i}", group=h.team, resources=Resources.exact(h.cpu_milli, h.memory_mib),
-                             started_at_s=h.started_s, is_am=h.is_am)
-            for h in self._candidates(holdings(over)) for i in range(h.count)
-        ]
+        containers = []
+        for h in self._candidates(holdings(over)):
+            shape = Resources.exact(h.cpu_milli, h.memory_mib)
+            containers.extend(RunningContainer(id=f"{h.key}/{i}", group=h.team, resources=shape,
+                                               started_at_s=h.started_s, is_am=h.is_am) for i in range(h.count))
         plan = plan_reclaim(ReclaimRequest(containers=containers, runtime=self.runtime, usage=usage, now_s=now_s,
                                            grace_s=self.grace_s, over_since_s=self.over_since))
         evict: dict[int, int] = {}

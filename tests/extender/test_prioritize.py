@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from broker.model import Resources
 from broker.service.extender import Extender, Verb, build_tables
 from broker.service.extender.filtering import PodKind
-from broker.service.extender.scoring import score_nodes
+from broker.service.extender.scoring import MAX_SCORE, score_nodes
 
 from .builders import filter_body, node, plan, pod, team
 
@@ -71,6 +71,8 @@ def test_scores_stay_within_0_and_10(
     tables = build_tables(plan(nodes=nodes, teams=[team("team-a")]))
     kind = PodKind("team-a", "exec" if classed else None, False, False, Resources.exact(*shape))
     names = [f"n{i}" for i in range(len(capacities))] + ["ghost"]
-    result = score_nodes(names, tables, kind, {})
-    assert [name for name, _ in result] == names
-    assert all(0 <= score <= 10 for _, score in result)
+    memo: dict[str, tuple[int, int]] = {}
+    result = score_nodes(names, tables, kind, memo)
+    assert len(result) == len(names) and result[-1] == 0
+    assert all(0 <= score <= MAX_SCORE for score in result)
+    assert score_nodes(names, tables, kind, memo) == result  # answered from the memo alike

@@ -319,7 +319,7 @@ class Extender:
             return label, write_host_priorities((name, 0) for name in args.candidates)
         memo = self._score_memo_for(managed.kind)
         scores = score_nodes(args.candidates, managed.tables, managed.kind, memo)
-        return label, write_host_priorities(scores)
+        return label, write_host_priorities(zip(args.candidates, scores, strict=True))
 
     def _preempt(self, body: bytes) -> tuple[str, bytes]:
         args = read_preemption_args(body)
