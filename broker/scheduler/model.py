@@ -36,8 +36,9 @@ switching presolve or scaling off was slower, measured on that LP); its optimum 
 reports. Integrality costs little at fleet scale, because the fractional part of a basic solution is at most
 one container per constraint and a group of many nodes absorbs it: the LP solution is floored, packed exactly
 node by node, and the leftovers are placed first-fit (``packing``). The greedy plan stays the incumbent and is
-returned when it scores higher. GLOP is not warm-started: ``MPModelRequest`` passes no starting basis to it,
-and at these solve times the greedy incumbent (returned on a time-out) is what a warm start would buy.
+returned when it scores higher. GLOP is not warm-started: the ``MPModelRequest`` solved here carries no
+starting basis for it (or-tools issue #3997 asks for one), and at these solve times the greedy incumbent,
+returned on a time-out, is what a warm start would buy.
 
 **Decomposition.** Classes couple through their team (quota, tiers) and groups through their site (links);
 the connected components of the team-site graph are independent LPs, solved one by one. This is exact: no

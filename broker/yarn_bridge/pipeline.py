@@ -20,7 +20,8 @@ Failures: a connection that cannot be opened, is reset or closed early, sends a 
 for ``timeout_s`` is closed and its worker stops; each request on it that got no answer is reported as
 ``NoAnswer``. Requests not yet taken from the shared queue are carried by the other connections; whatever is
 left when every connection has failed is reported as ``NoAnswer`` too. A connection the RM ends cleanly
-(``Connection: close`` on an answer) is replaced by a new one.
+(``Connection: close`` on an answer) is replaced by a new one, and the requests it sent after that answer,
+which the RM did not read, are sent again on it.
 """
 
 from __future__ import annotations
@@ -141,10 +142,16 @@ async def post_pipelined(
                     await _drain(writer)
                     await _read(reader, answers, done + len(batch), timeout_s)
                 except _ConnectionFailed as exc:
-                    failures.append(exc.reason)
                     got = answers.answers[done:]
-                    for n, i in enumerate(batch):
-                        results[i] = got[n] if n < len(got) else NoAnswer(exc.reason)
+                    for i, answer in zip(batch, got, strict=False):
+                        results[i] = answer
+                    unanswered = batch[len(got) :]
+                    if not answers.keep_alive:  # the RM announced the close: it did not read the rest
+                        queue.extendleft(reversed(unanswered))
+                        return True
+                    failures.append(exc.reason)
+                    for i in unanswered:
+                        results[i] = NoAnswer(exc.reason)
                     return False
                 for i, answer in zip(batch, answers.answers[done:], strict=True):
                     results[i] = answer

@@ -1,8 +1,10 @@
-"""``--report DIR``: the JSON summary plus PNG plots of CPU utilisation over time, per policy and per site."""
+"""``--report DIR``: the JSON summary plus PNG plots of CPU utilisation over time, per policy and per site, and of
+each team's elastic quota over time (runtime quota, use, min, borrowed, lent, reclaimed)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -18,7 +20,9 @@ def write_report(result: SimulationRun, directory: Path) -> list[Path]:
 
     directory.mkdir(parents=True, exist_ok=True)
     written = [directory / "summary.json"]
-    written[0].write_bytes(orjson.dumps(result.summary(), option=orjson.OPT_INDENT_2))
+    document = result.summary()
+    document["team_series"] = {r.policy: r.team_series for r in result.results if r.team_series}
+    written[0].write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
     limit = result.scenario.safe_limit.cpu
 
     fig, ax = plt.subplots(figsize=(11, 4.5))
@@ -51,7 +55,40 @@ def write_report(result: SimulationRun, directory: Path) -> list[Path]:
         fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(path)
+    for policy in result.results:
+        if policy.team_series:
+            written.append(_team_plot(policy.policy, policy.team_series, directory, plt))
     return written
+
+
+def _team_plot(policy: str, series: dict[str, Any], directory: Path, plt: Any) -> Path:
+    """Per team, over time: runtime quota, CPU used, effective min; borrowed (+) and lent (-); reclaimed in title."""
+    teams = [team for team in series if team != "t_s"]
+    hours = [t / 3600 for t in series["t_s"]]
+    fig, axes = plt.subplots(len(teams), 1, figsize=(11, 2.2 * len(teams)), sharex=True, squeeze=False)
+    for ax, team in zip(axes[:, 0], teams, strict=True):
+        s = series[team]
+        ax.plot(hours, s["runtime"], label="runtime quota", linewidth=1.0)
+        ax.plot(hours, s["used"], label="used", linewidth=1.0)
+        ax.plot(hours, s["min"], label="min (effective)", linestyle="--", linewidth=0.8)
+        ax.fill_between(hours, 0, s["borrowed"], alpha=0.25, label="borrowed")
+        ax.fill_between(hours, 0, [-x for x in s["lent"]], alpha=0.25, label="lent")
+        ax.set_title(f"{team}: guarantee met {_mean(s['guaranteed_met']):.0%}, reclaimed {s['reclaimed']} containers",
+                     fontsize=9)
+        ax.set_ylabel("cores")
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(loc="upper right", fontsize=7, ncol=5)
+    axes[-1, 0].set_xlabel("hours")
+    fig.suptitle(f"{policy}: elastic quota per team")
+    fig.tight_layout()
+    path = directory / f"teams-{policy}.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 1.0
 
 
 __all__ = ["write_report"]

@@ -132,7 +132,7 @@ class TeamQuotas:
                     for t in self.teams if t not in over)
         if not over or not short:
             return {}
-        containers = []
+        containers: list[RunningContainer] = []
         for h in self._candidates(holdings(over)):
             shape = Resources.exact(h.cpu_milli, h.memory_mib)
             containers.extend(RunningContainer(id=f"{h.key}/{i}", group=h.team, resources=shape,

@@ -22,9 +22,8 @@ def tiny(seed: int, *, with_ams: bool = False) -> PlacementProblem:
                      memory=f"{rng.choice([8, 12, 16])}Gi", disk=rng.random() < 0.6,
                      stable=rng.random() < 0.5)
     for k in range(3):
-        am = k == 0 if with_ams else rng.random() < 0.3
         builder.want(f"c{k}", team=f"t{k % 2}", count=rng.randint(1, 3), cpu=str(rng.choice([1, 2, 3])),
-                     memory=f"{rng.choice([2, 4, 6])}Gi", is_am=am,
+                     memory=f"{rng.choice([2, 4, 6])}Gi", is_am=k == 0 if with_ams else rng.random() < 0.3,
                      needs_disk=rng.random() < 0.4,
                      data_site="a", read_mbps=rng.choice([0, 40]),
                      am_class="c0" if with_ams and k == 2 else None)

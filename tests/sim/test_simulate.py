@@ -111,6 +111,8 @@ def test_cli_writes_json_and_report(tmp_path: Path) -> None:
     assert (report / "summary.json").exists()
     assert (report / "utilisation.png").stat().st_size > 1000
     assert (report / "site-idc-a.png").exists()
+    assert (report / "teams-broker.png").stat().st_size > 1000
+    assert set(json.loads((report / "summary.json").read_text())["team_series"]["broker"]) >= {"t_s", "search"}
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,8 @@ that a bridge that talks to it correctly talks to a real RM correctly.
   at 1.
 - HA: a standby answers ``/info`` with ``haState: STANDBY`` and every other path with a 307 whose ``Location``
   keeps the query string, or, with no active RM known, a 307 with a ``Refresh`` header and no ``Location``.
-- Faults on command: answer a status, hang, or drop the connection without an answer, for matching requests.
+- Faults on command: answer a status, hang, drop the connection without an answer, or answer and close the
+  connection, for matching requests.
 
 Runs in a thread (``RMServer(rm).start()``) for tests, or as a process (``python standin_rm.py --nodes 5000``,
 prints ``PORT <n>``) for the benchmark, where its receipt log is read through ``GET /_standin/log``.
@@ -95,7 +96,8 @@ class Fault:
     """Misbehave on requests whose method matches and whose path starts with ``path``, ``times`` times.
 
     ``kind``: ``status`` (answer ``status``), ``hang`` (sleep ``seconds`` then answer normally), ``drop``
-    (close the connection without an answer).
+    (close the connection without an answer), ``close`` (answer normally with ``Connection: close``, then
+    close the connection without reading the requests pipelined behind it).
     """
 
     path: str
@@ -685,6 +687,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
+        if fault is not None and fault.kind == "close":
+            self.send_header("Connection", "close")  # http.server then closes after this answer
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)

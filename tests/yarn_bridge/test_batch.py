@@ -58,6 +58,15 @@ def test_a_dropped_connection_resends_every_unanswered_write(server: RMServer, r
     assert len(rm.requests("POST", "/ws/v1/cluster/nodes/nm-1.example:8041")) == 2
 
 
+def test_writes_behind_an_announced_close_go_out_again_on_a_new_connection(
+    server: RMServer, rm: StandinRM
+) -> None:
+    rm.inject(Fault(path="/ws/v1/cluster/nodes/nm-1.example:8041/resource", kind="close", times=1))
+    assert post_batch([server.url], writes(0, 1, 2, 3), connections=1) == [None] * 4
+    assert [len(rm.requests("POST", f"/ws/v1/cluster/nodes/nm-{i}.example:8041")) for i in range(4)] == [1] * 4
+    assert server.connections_accepted == 3  # /info, then the batch on two connections in turn
+
+
 def test_a_hanging_rm_times_out_and_the_write_is_retried(server: RMServer, rm: StandinRM) -> None:
     rm.inject(Fault(path="/ws/v1/cluster/nodes/nm-0.example:8041/resource", kind="hang", seconds=0.5))
     assert post_batch([server.url], writes(0, 1), timeout_s=0.2, connections=1) == [None, None]
