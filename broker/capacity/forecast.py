@@ -44,6 +44,7 @@ class ForecastConfig:
     level_s: float = 1800.0
     floor_fraction: float = 0.03
     spike_factor: float = 0.5
+    spike_quantile: float = 1.0
     stale_after_s: float = 60.0
     cpu_per_gib: float = 0.5
     offline_cpu_usage: float = 1.0
@@ -91,7 +92,10 @@ class Forecast:
     def margin(self, history: UsageHistory, fleet: Fleet, dim: int, now_s: float) -> FloatArray:
         """Per node, the safety margin in dimension ``dim``: a floor plus a share of the worst recent spike."""
         c = self.config
-        spikes = history.spread(dim, now_s - DAY_S, now_s).astype(np.float64)
+        if c.spike_quantile >= 1.0:
+            spikes = history.spread(dim, now_s - DAY_S, now_s).astype(np.float64)
+        else:
+            spikes = history.spread_quantile(dim, now_s - DAY_S, now_s, c.spike_quantile).astype(np.float64)
         return c.floor_fraction * fleet.capacity(dim) + c.spike_factor * spikes
 
     def safe_room(self, fleet: Fleet, history: UsageHistory, dim: int, now_s: float, horizon_s: float) -> FloatArray:

@@ -45,6 +45,7 @@ class UsageHistory:
         self.last_seen_s = np.full(n_nodes, -np.inf, dtype=np.float64)
         self.now_s = -np.inf
         self._cache: dict[tuple[int, int, int], tuple[IntArray, IntArray, IntArray, FloatArray]] = {}
+        self._quantiles: dict[tuple[int, int, int, float], IntArray] = {}
 
     # --- writing ------------------------------------------------------------------------------------------------
 
@@ -57,6 +58,7 @@ class UsageHistory:
         slot = bucket % self.n_buckets
         if self._bucket_id[slot] != bucket:
             self._cache.clear()  # a bucket completed: cached windows may now end differently
+            self._quantiles.clear()
             self._bucket_id[slot] = bucket
             self._max[:, slot] = -1
             self._sum[:, slot] = 0
@@ -132,6 +134,28 @@ class UsageHistory:
         least this much margin.
         """
         return np.ceil(self._window(dim, start_s, end_s)[3]).astype(np.int64)
+
+    def spread_quantile(self, dim: int, start_s: float, end_s: float, q: float) -> IntArray:
+        """Per node, the ``q`` quantile over the completed buckets in [start_s, end_s] of (bucket peak - bucket
+        mean): a typical bad spike rather than the single worst one (``q = 1`` is ``spread`` without the bucket
+        being filled)."""
+        first = int(start_s // self.bucket_s)
+        last = min(int(end_s // self.bucket_s), int(self.now_s // self.bucket_s) - 1)
+        key = (dim, first, last, q)
+        hit = self._quantiles.get(key)
+        if hit is not None:
+            return hit
+        ids = np.arange(max(first, last - self.n_buckets + 1), last + 1, dtype=np.int64)
+        slots = ids % self.n_buckets
+        slots = slots[self._bucket_id[slots] == ids]
+        if len(slots) == 0:
+            result = np.zeros(self.n_nodes, dtype=np.int64)
+        else:
+            counts = self._count[slots]
+            gaps = np.where(counts > 0, self._max[dim, slots] - self._sum[dim, slots] / np.maximum(counts, 1), 0.0)
+            result = np.ceil(np.quantile(gaps, q, axis=0)).astype(np.int64)
+        self._quantiles[key] = result
+        return result
 
     def age_s(self, now_s: float) -> FloatArray:
         """Per node, seconds since its last sample (``inf`` when never seen)."""

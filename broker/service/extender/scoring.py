@@ -53,9 +53,10 @@ def score_nodes(candidates: Sequence[str], tables: PlanTables, kind: PodKind,
                 memo: MutableMapping[str, tuple[int, int]]) -> list[int]:
     """The score of every candidate, in request order; ``memo`` keeps ``node_terms`` per node name.
 
-    This runs for every candidate of every offline pod (5,000 names when the scheduler sends all), so it is
-    written as a few passes of C-level list building rather than one Python loop doing everything: look the
-    terms up, fill the (rare, once per plan and kind) misses, then score.
+    This runs for every candidate of every offline pod (5,000 names when the scheduler sends all), so the
+    per-name work is C-level list building only: look the terms up, fill the misses (once per plan, kind and
+    node), then score each *distinct* ``(reservation, room)`` pair once (a fleet of a few hardware shapes has
+    a few dozen) and map the names to their pair's score.
     """
     terms = list(map(memo.get, candidates))
     if None in terms:
@@ -65,15 +66,16 @@ def score_nodes(candidates: Sequence[str], tables: PlanTables, kind: PodKind,
                 name = candidates[i]
                 entry = nodes.get(name)
                 terms[i] = memo[name] = OUTSIDE_PLAN if entry is None else node_terms(entry, kind)
-    rooms = [room for _, room in terms if room >= 0]
-    if not rooms:
-        return [0] * len(terms)
-    loosest = max(rooms)
-    spread = loosest - min(rooms)
-    if not spread:
-        return [reserved for reserved, _ in terms]
-    # reservation <= 6 and packing <= 4: the sum never exceeds MAX_SCORE.
-    return [reserved + _PACKING * (loosest - room) // spread if room >= 0 else 0 for reserved, room in terms]
+    distinct = set(terms)
+    rooms = [room for _, room in distinct if room >= 0]
+    loosest, tightest = (max(rooms), min(rooms)) if rooms else (0, 0)
+    spread = loosest - tightest
+    # reservation <= 6 and packing <= 4: a score never exceeds MAX_SCORE.
+    score_of = {
+        (reserved, room): 0 if room < 0 else reserved + (_PACKING * (loosest - room) // spread if spread else 0)
+        for reserved, room in distinct
+    }
+    return list(map(score_of.__getitem__, terms))
 
 
 __all__ = ["MAX_SCORE", "OUTSIDE_PLAN", "node_terms", "reservation", "score_nodes"]
