@@ -8,7 +8,7 @@ For each node and each of CPU and memory (dimension ``d``), at time ``t``, with 
                     + (mean[t - L, t] - mean[t - k*DAY - L, t - k*DAY]) ]    shifted by today's level vs then
     trend(t)    = last sample + max(slope of the last 2L, 0) * H             a rising load keeps rising (H <= 1 h)
     forecast(t) = max(recent, season, trend)
-    margin(t)   = floor * capacity + spike * max over the last day of (bucket peak - bucket mean)
+    margin(t)   = floor * capacity + spike * q95 over the last day's buckets of (bucket peak - bucket mean)
     lendable(t) = capacity * threshold - forecast - margin - reserve,   clipped at 0
     stable(t)   = capacity * threshold - max(forecast, peak of the next 24 h a day ago, shifted) - margin - reserve
 
@@ -39,12 +39,12 @@ class ForecastConfig:
 
     cpu_threshold: float = 0.85
     memory_threshold: float = 0.90
-    horizon_s: float = 3600.0
-    recent_s: float = 1800.0
+    horizon_s: float = 1800.0
+    recent_s: float = 900.0
     level_s: float = 1800.0
     floor_fraction: float = 0.03
     spike_factor: float = 0.5
-    spike_quantile: float = 1.0
+    spike_quantile: float = 0.95
     stale_after_s: float = 60.0
     cpu_per_gib: float = 0.5
     offline_cpu_usage: float = 1.0
@@ -90,7 +90,8 @@ class Forecast:
         return peak
 
     def margin(self, history: UsageHistory, fleet: Fleet, dim: int, now_s: float) -> FloatArray:
-        """Per node, the safety margin in dimension ``dim``: a floor plus a share of the worst recent spike."""
+        """Per node, the safety margin in dimension ``dim``: a floor plus a share of a typical bad spike of the last
+        day (the ``spike_quantile`` of how far a 5-minute bucket's peak stood above its mean; 1.0 = the worst)."""
         c = self.config
         if c.spike_quantile >= 1.0:
             spikes = history.spread(dim, now_s - DAY_S, now_s).astype(np.float64)

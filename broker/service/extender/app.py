@@ -25,6 +25,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from broker.errors import InputError
 from broker.service.extender.extender import Extender, Verb
@@ -38,24 +39,63 @@ DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 """Largest request body accepted: a filter over 2,000 full Node objects (``nodeCacheCapable: false``)."""
 
 _JSON = "application/json"
+_JSON_BYTES = _JSON.encode()
+_JSON_HEADERS = [(b"content-type", _JSON_BYTES)]
 
 
-class _TooLarge(Exception):
-    """The body passed the size limit while being read."""
+class _VerbEndpoint:
+    """One extender verb as a bare ASGI app behind its Starlette route.
+
+    The verbs are the hot path: a Starlette ``Request``/``Response`` pair and its exception wrapper cost about
+    50 microseconds a request, a sixth of a 500-name prioritize, so the endpoint reads the body from
+    ``receive`` and answers with two ``send`` calls itself. Routing, 405s and the other endpoints stay
+    Starlette's.
+    """
+
+    def __init__(self, extender: Extender, verb: Verb, max_body_bytes: int) -> None:
+        self.extender = extender
+        self.verb = verb
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope["headers"])
+        content_type = headers.get(b"content-type")
+        if content_type is not None and not content_type.lower().startswith(_JSON_BYTES):
+            declared_type = content_type.decode("latin-1")
+            await _answer(send, 415, write_error(f"content type must be {_JSON}, got {declared_type}"))
+            return
+        body = await self._body(headers.get(b"content-length"), receive)
+        if body is None:
+            self.extender.metrics.requests.labels(self.verb.value, "bad_request").inc()
+            await _answer(send, 413, write_error(f"body larger than {self.max_body_bytes} bytes"))
+            return
+        verb = self.verb
+        reply = await self.extender.bind(body) if verb is Verb.BIND else self.extender.handle(verb, body)
+        await _answer(send, reply.status, reply.body)
+
+    async def _body(self, declared: bytes | None, receive: Receive) -> bytes | None:
+        """The request body, or ``None`` once it is known to be over the limit (declared, or while read)."""
+        limit = self.max_body_bytes
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return b"".join(chunks)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+async def _answer(send: Send, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def follow_plans(extender: Extender, source: PlanSource) -> None:
@@ -83,21 +123,8 @@ def create_app(extender: Extender, source: PlanSource | None = None, url_prefix:
         raise ValueError("max_body_bytes must be positive")
     prefix = url_prefix.rstrip("/")
 
-    def verb_endpoint(verb: Verb) -> Route:
-        async def endpoint(request: Request) -> Response:
-            content_type = request.headers.get("content-type")
-            if content_type is not None and not content_type.lower().startswith(_JSON):
-                return Response(write_error(f"content type must be {_JSON}, got {content_type}"), 415,
-                                media_type=_JSON)
-            try:
-                body = await _read_body(request, max_body_bytes)
-            except _TooLarge:
-                extender.metrics.requests.labels(verb.value, "bad_request").inc()
-                too_large = write_error(f"body larger than {max_body_bytes} bytes")
-                return Response(too_large, 413, media_type=_JSON)
-            reply = await extender.bind(body) if verb is Verb.BIND else extender.handle(verb, body)
-            return Response(reply.body, reply.status, media_type=_JSON)
-
+    def verb_route(verb: Verb) -> Route:
+        endpoint = _VerbEndpoint(extender, verb, max_body_bytes)
         return Route(f"{prefix}/{verb.value}", endpoint, methods=["POST"], name=verb.value)
 
     async def healthz(request: Request) -> Response:
@@ -125,7 +152,7 @@ def create_app(extender: Extender, source: PlanSource | None = None, url_prefix:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    routes = [verb_endpoint(verb) for verb in Verb]
+    routes = [verb_route(verb) for verb in Verb]
     routes += [Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics)]
     return Starlette(routes=routes, lifespan=lifespan)
 

@@ -204,8 +204,7 @@ class Extender:
         return reply
 
     def _count(self, verb: Verb, result: str, started: float) -> None:
-        self.metrics.requests.labels(verb.value, result).inc()
-        self.metrics.request_seconds.labels(verb.value).observe(time.perf_counter() - started)
+        self.metrics.answered(verb.value, result, time.perf_counter() - started)
 
     async def bind(self, body: bytes) -> Reply:
         """Answer a bind request: through the binder, then recorded in the ledger (see ``binder``).
@@ -282,10 +281,10 @@ class Extender:
         else:
             result = self._filter_managed(args, managed)
             label = "ok" if result.passed else "none"
-        counts = self.metrics.filter_nodes
-        counts.labels("passed").inc(len(result.passed))
-        counts.labels("failed").inc(len(result.failed))
-        counts.labels("unresolvable").inc(len(result.unresolvable))
+        metrics = self.metrics
+        metrics.nodes_passed.inc(len(result.passed))
+        metrics.nodes_failed.inc(len(result.failed))
+        metrics.nodes_unresolvable.inc(len(result.unresolvable))
         return label, write_filter_result(args, result)
 
     def _filter_unjudged(self, args: ExtenderArgs, label: str, reason: str) -> FilterResult:

@@ -19,7 +19,7 @@ plan) counting its own assumed pods.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping, Sequence
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 
 from broker.model.resources import Resources
@@ -94,28 +94,30 @@ def judge_node(entry: NodeEntry, kind: PodKind) -> str:
     return ""
 
 
-def filter_nodes(candidates: Sequence[str], tables: PlanTables, kind: PodKind, quota_reason: str,
+def filter_nodes(candidates: Iterable[str], tables: PlanTables, kind: PodKind, quota_reason: str,
                  memo: MutableMapping[str, str]) -> FilterResult:
     """Split ``candidates`` for a pod of ``kind``. ``quota_reason`` (from ``quota_shortfall``) fails every
-    node that the plan would otherwise allow; ``memo`` holds per-node verdicts for this kind and these tables
-    (a node outside the plan has one too). The per-name work is C-level list and dict building: up to 5,000
-    names arrive per call.
+    node that the plan would otherwise allow; ``memo`` holds per-node verdicts for this kind and these tables.
     """
-    verdicts = list(map(memo.get, candidates))
-    if None in verdicts:
-        nodes = tables.nodes
-        for i, verdict in enumerate(verdicts):
-            if verdict is None:
-                name = candidates[i]
-                entry = nodes.get(name)
-                verdicts[i] = memo[name] = f"not in plan v{tables.version}" if entry is None else judge_node(
-                    entry, kind)
-    pairs = list(zip(candidates, verdicts, strict=True))
-    unresolvable = {name: verdict for name, verdict in pairs if verdict}
-    fit = tuple(name for name, verdict in pairs if not verdict)
-    if quota_reason:
-        return FilterResult((), dict.fromkeys(fit, quota_reason), unresolvable)
-    return FilterResult(fit, {}, unresolvable)
+    nodes = tables.nodes
+    passed: list[str] = []
+    failed: dict[str, str] = {}
+    unresolvable: dict[str, str] = {}
+    for name in candidates:
+        verdict = memo.get(name)
+        if verdict is None:
+            entry = nodes.get(name)
+            if entry is None:
+                unresolvable[name] = f"not in plan v{tables.version}"
+                continue
+            verdict = memo[name] = judge_node(entry, kind)
+        if verdict:
+            unresolvable[name] = verdict
+        elif quota_reason:
+            failed[name] = quota_reason
+        else:
+            passed.append(name)
+    return FilterResult(tuple(passed), failed, unresolvable)
 
 
 def reject_all(candidates: Iterable[str], reason: str) -> FilterResult:

@@ -58,14 +58,13 @@ def score_nodes(candidates: Sequence[str], tables: PlanTables, kind: PodKind,
     node), then score each *distinct* ``(reservation, room)`` pair once (a fleet of a few hardware shapes has
     a few dozen) and map the names to their pair's score.
     """
-    terms = list(map(memo.get, candidates))
-    if None in terms:
+    if None in map(memo.get, candidates):
         nodes = tables.nodes
-        for i, term in enumerate(terms):
-            if term is None:
-                name = candidates[i]
+        for name in candidates:
+            if name not in memo:
                 entry = nodes.get(name)
-                terms[i] = memo[name] = OUTSIDE_PLAN if entry is None else node_terms(entry, kind)
+                memo[name] = OUTSIDE_PLAN if entry is None else node_terms(entry, kind)
+    terms = list(map(memo.__getitem__, candidates))
     distinct = set(terms)
     rooms = [room for _, room in distinct if room >= 0]
     loosest, tightest = (max(rooms), min(rooms)) if rooms else (0, 0)
