@@ -78,15 +78,20 @@ class UsageHistory:
     # bucket starts), plus the bucket being filled. The loop estimates every 10 s over 5-minute buckets, so almost
     # every read of a day-long window is a cache hit.
 
+    def _slots(self, first: int, last: int) -> IntArray:
+        """Ring slots holding the buckets ``first..last`` that are still kept."""
+        ids = np.arange(max(first, last - self.n_buckets + 1), last + 1, dtype=np.int64)
+        slots = ids % self.n_buckets
+        kept: IntArray = slots[self._bucket_id[slots] == ids]
+        return kept
+
     def _completed(self, dim: int, first: int, last: int) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
         """Max, sum, count and max(peak - mean) per node over completed buckets [first, last]."""
         key = (dim, first, last)
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        ids = np.arange(max(first, last - self.n_buckets + 1), last + 1, dtype=np.int64)
-        slots = ids % self.n_buckets
-        slots = slots[self._bucket_id[slots] == ids]
+        slots = self._slots(first, last)
         if len(slots) == 0:
             none = np.full(self.n_nodes, -1, dtype=np.int64)
             zero = np.zeros(self.n_nodes, dtype=np.int64)
@@ -145,9 +150,7 @@ class UsageHistory:
         hit = self._quantiles.get(key)
         if hit is not None:
             return hit
-        ids = np.arange(max(first, last - self.n_buckets + 1), last + 1, dtype=np.int64)
-        slots = ids % self.n_buckets
-        slots = slots[self._bucket_id[slots] == ids]
+        slots = self._slots(first, last)
         if len(slots) == 0:
             result = np.zeros(self.n_nodes, dtype=np.int64)
         else:

@@ -27,6 +27,7 @@ import numpy as np
 
 from broker.errors import InputError
 from broker.model import Dimension, parse_quantity
+from plugins.sim.files import open_csv
 from plugins.sim.scenario import OfflineFormat, Scenario, resolve_trace
 
 # Quantiles (0, 10, ..., 90, 95, 99, 100th percentile) of terminated Alibaba 2017 batch tasks, computed from
@@ -122,11 +123,7 @@ def read_alibaba2017(path: Path, scenario: Scenario, span_s: float) -> list[Job]
     """Alibaba 2017 ``batch_task`` rows as jobs (see the module docstring)."""
     spec = scenario.offline
     tasks: list[tuple[int, float, int, int, int, float]] = []
-    try:
-        handle = path.open(newline="", encoding="utf-8")
-    except OSError as exc:
-        raise InputError(str(path), f"cannot read trace: {exc.strerror}") from None
-    with handle:
+    with open_csv(path) as handle:
         reader = csv.reader(handle)
         next(reader, None)
         for line, row in enumerate(reader, start=2):
@@ -170,11 +167,7 @@ def read_jobs_csv(path: Path, scenario: Scenario) -> list[Job]:
     """The generic jobs CSV (see the module docstring); unknown teams are refused."""
     teams = {t.name for t in scenario.teams}
     jobs: list[Job] = []
-    try:
-        handle = path.open(newline="", encoding="utf-8")
-    except OSError as exc:
-        raise InputError(str(path), f"cannot read jobs file: {exc.strerror}") from None
-    with handle:
+    with open_csv(path) as handle:
         reader = csv.reader(handle)
         header = tuple(h.strip() for h in next(reader, ()))
         if header[:7] != JOBS_CSV_HEADER:

@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from broker.errors import InputError
+from plugins.sim.files import open_csv
 from plugins.sim.scenario import OnlineFormat, OnlineSpec, Scenario
 
 F32 = npt.NDArray[np.float32]
@@ -169,7 +170,7 @@ def _collect(rows: list[tuple[str, float, float, float]]) -> list[TraceSeries]:
 def read_alibaba2018(path: Path) -> list[TraceSeries]:
     """Raw Alibaba 2018 ``machine_usage`` rows; rows with an empty CPU or memory field are skipped."""
     rows: list[tuple[str, float, float, float]] = []
-    with _open(path) as handle:
+    with open_csv(path) as handle:
         for line, record in enumerate(csv.reader(handle), start=1):
             if len(record) < 4:
                 raise InputError(f"{path}: line {line}", "expected at least machine_id,time_stamp,cpu,mem")
@@ -188,7 +189,7 @@ USAGE_CSV_HEADER = ("timestamp_s", "node", "cpu_percent", "mem_percent")
 def read_usage_csv(path: Path) -> list[TraceSeries]:
     """The generic usage CSV: a header ``timestamp_s,node,cpu_percent,mem_percent``, then one row per sample."""
     rows: list[tuple[str, float, float, float]] = []
-    with _open(path) as handle:
+    with open_csv(path) as handle:
         reader = csv.reader(handle)
         header = tuple(h.strip() for h in next(reader, ()))
         if header[:4] != USAGE_CSV_HEADER:
@@ -211,13 +212,6 @@ def _seconds(text: str, line: int) -> float:
     if value != value or value < -1e12 or value > 1e12:
         raise InputError(f"line {line}.timestamp", f"{text!r} is out of range")
     return value
-
-
-def _open(path: Path):  # type: ignore[no-untyped-def]
-    try:
-        return path.open(newline="", encoding="utf-8")
-    except OSError as exc:
-        raise InputError(str(path), f"cannot read trace: {exc.strerror}") from None
 
 
 def tile(series: list[TraceSeries], n_nodes: int, steps: int, step_s: int) -> tuple[F32, F32]:

@@ -13,6 +13,7 @@ limit).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,7 +117,14 @@ def _shape(spec: dict[str, Any], names: Conventions) -> tuple[bool, Resources]:
         offline, cpu, memory = offline or mentioned, max(cpu, c), max(memory, m)
     overhead = _object(spec.get("overhead"), "spec.overhead")
     _, c, m = _amounts({"requests": overhead}, names, "spec.overhead")
-    return offline, Resources.exact(cpu_milli=cpu + c, memory_mib=memory + m)
+    return offline, _shape_of(cpu + c, memory + m)
+
+
+@functools.lru_cache(maxsize=4096)
+def _shape_of(cpu_milli: int, memory_mib: int) -> Resources:
+    """The ``Resources`` of a pod size. Pods come in a few sizes, and building the (pydantic) value is a tenth
+    of reading a pod, so equal sizes share one immutable value."""
+    return Resources.exact(cpu_milli=cpu_milli, memory_mib=memory_mib)
 
 
 def read_pod(pod: dict[str, Any], names: Conventions, where: str = "Pod") -> PodFacts:
