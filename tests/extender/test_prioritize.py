@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from random import Random
+
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,6 +12,7 @@ from broker.model import Resources
 from broker.service.extender import Extender, Verb, build_tables
 from broker.service.extender.filtering import PodKind
 from broker.service.extender.scoring import MAX_SCORE, score_nodes
+from broker.service.extender.tables import NodeEntry, PlanTables
 
 from .builders import filter_body, node, plan, pod, team
 
@@ -76,3 +79,53 @@ def test_scores_stay_within_0_and_10(
     assert len(result) == len(names) and result[-1] == 0
     assert all(0 <= score <= MAX_SCORE for score in result)
     assert score_nodes(names, tables, kind, memo) == result  # answered from the memo alike
+
+
+def reference_scores(names: list[str], tables: PlanTables, kind: PodKind) -> list[int]:
+    """The scoring rule as the module docstring states it, written plainly over ``Resources``."""
+    def reservation(entry: NodeEntry) -> int:
+        slots = (entry.class_slots.get((kind.team, kind.demand_class), 0) if kind.demand_class is not None
+                 else entry.role_slots.get((kind.team, kind.is_am), 0))
+        return 6 if slots else 3 if kind.team in entry.teams else 0
+
+    entries = [tables.nodes.get(name) for name in names]
+    rooms = [kind.shape.count_in(e.capacity) for e in entries if e is not None]
+    loosest, tightest = (max(rooms), min(rooms)) if rooms else (0, 0)
+    out = []
+    for e in entries:
+        if e is None:
+            out.append(0)
+            continue
+        room = kind.shape.count_in(e.capacity)
+        packing = 4 * (loosest - room) // (loosest - tightest) if loosest > tightest else 0
+        out.append(reservation(e) + packing)
+    return out
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    layout=st.lists(
+        st.tuples(
+            st.integers(0, 64), st.integers(0, 256),
+            st.sampled_from(["team-a", "team-b"]), st.sampled_from(["exec", "other"]), st.booleans(),
+        ),
+        min_size=1, max_size=10,
+    ),
+    shape=st.tuples(st.integers(0, 8_000), st.integers(0, 32_000)),
+    demand_class=st.sampled_from(["exec", "other", None]),
+    is_am=st.booleans(),
+    order=st.randoms(use_true_random=False),
+)
+def test_scores_follow_the_stated_rule(
+    layout: list[tuple[int, int, str, str, bool]], shape: tuple[int, int], demand_class: str | None, is_am: bool,
+    order: Random,
+) -> None:
+    nodes = [
+        node(f"n{i}").batch(cpu=str(c), memory=f"{m}Gi").places(t, k, is_am=am)
+        for i, (c, m, t, k, am) in enumerate(layout)
+    ]
+    tables = build_tables(plan(nodes=nodes, teams=[team("team-a"), team("team-b")]))
+    kind = PodKind("team-a", demand_class, is_am, False, Resources.exact(*shape))
+    names = [f"n{i}" for i in range(len(layout))] + ["ghost"]
+    order.shuffle(names)
+    assert score_nodes(names, tables, kind, {}) == reference_scores(names, tables, kind)

@@ -19,8 +19,9 @@ plan) counting its own assumed pods.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from broker.model.resources import Resources
 from broker.service.extender.pod import PodFacts
@@ -30,13 +31,24 @@ from broker.service.extender.wire import FilterResult
 
 @dataclass(frozen=True, slots=True)
 class PodKind:
-    """What the per-node checks read of a pod; pods of one kind get the same verdict on every node."""
+    """What the per-node checks read of a pod; pods of one kind get the same verdict on every node.
+
+    ``amounts`` is ``shape`` as plain integers and ``needs`` its non-zero ``(dimension, amount)`` pairs, derived
+    once per request for the per-node checks, which run up to 5,000 times a request.
+    """
 
     team: str
     demand_class: str | None
     is_am: bool
     needs_disk: bool
     shape: Resources
+    amounts: tuple[int, ...] = field(init=False, compare=False)
+    needs: tuple[tuple[int, int], ...] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        amounts = tuple(self.shape)
+        object.__setattr__(self, "amounts", amounts)
+        object.__setattr__(self, "needs", tuple((i, amount) for i, amount in enumerate(amounts) if amount))
 
 
 def team_of(facts: PodFacts, tables: PlanTables, team_label_key: str) -> tuple[str | None, str]:
@@ -89,7 +101,7 @@ def judge_node(entry: NodeEntry, kind: PodKind) -> str:
             return f"plan places no {kind.team}/{kind.demand_class} pods here"
     elif not entry.role_slots.get((kind.team, kind.is_am)):
         return f"plan places no {'AM' if kind.is_am else 'worker'} pods of team {kind.team} here"
-    if not kind.shape.fits_in(entry.capacity):
+    if not all(map(operator.le, kind.amounts, entry.amounts)):
         return f"pod {kind.shape} exceeds the plan's batch capacity {entry.capacity} here"
     return ""
 

@@ -16,7 +16,9 @@ A node outside the plan scores 0.
 from __future__ import annotations
 
 from collections.abc import MutableMapping, Sequence
+from typing import cast
 
+from broker.model.quantity import UNLIMITED
 from broker.service.extender.filtering import PodKind
 from broker.service.extender.tables import NodeEntry, PlanTables
 
@@ -27,22 +29,28 @@ _TEAM_MATCH = 3
 _PACKING = 4
 
 
-def reservation(entry: NodeEntry, kind: PodKind) -> int:
-    """How closely the plan's placements on the node match the pod (6, 3 or 0)."""
-    if kind.demand_class is not None:
-        if entry.class_slots.get((kind.team, kind.demand_class)):
-            return _CLASS_MATCH
-    elif entry.role_slots.get((kind.team, kind.is_am)):
-        return _CLASS_MATCH
-    if kind.team in entry.teams:
-        return _TEAM_MATCH
-    return 0
-
-
 def node_terms(entry: NodeEntry, kind: PodKind) -> tuple[int, int]:
-    """``(reservation, room)`` of a node for a pod of ``kind``: room is how many such pods its batch capacity
-    holds. Both depend only on the plan and the kind, so callers memoise them per plan."""
-    return reservation(entry, kind), kind.shape.count_in(entry.capacity)
+    """``(reservation, room)`` of a node for a pod of ``kind``.
+
+    Reservation is how closely the plan's placements on the node match the pod (6, 3 or 0); room is how many
+    such pods its batch capacity holds. Both depend only on the plan and the kind, so callers memoise them
+    per plan; the first request of a kind after a plan computes them for every candidate (5,000 at most),
+    hence the plain loops.
+    """
+    team = kind.team
+    if kind.demand_class is not None:
+        reserved = _CLASS_MATCH if entry.class_slots.get((team, kind.demand_class)) else 0
+    else:
+        reserved = _CLASS_MATCH if entry.role_slots.get((team, kind.is_am)) else 0
+    if not reserved and team in entry.teams:
+        reserved = _TEAM_MATCH
+    have = entry.amounts
+    room = UNLIMITED
+    for dimension, need in kind.needs:
+        fits = have[dimension] // need
+        if fits < room:
+            room = fits
+    return reserved, room
 
 
 OUTSIDE_PLAN = (0, -1)
@@ -58,13 +66,15 @@ def score_nodes(candidates: Sequence[str], tables: PlanTables, kind: PodKind,
     node), then score each *distinct* ``(reservation, room)`` pair once (a fleet of a few hardware shapes has
     a few dozen) and map the names to their pair's score.
     """
-    if None in map(memo.get, candidates):
+    looked_up = list(map(memo.get, candidates))
+    if None in looked_up:
         nodes = tables.nodes
-        for name in candidates:
-            if name not in memo:
+        for i, term in enumerate(looked_up):
+            if term is None:
+                name = candidates[i]
                 entry = nodes.get(name)
-                memo[name] = OUTSIDE_PLAN if entry is None else node_terms(entry, kind)
-    terms = list(map(memo.__getitem__, candidates))
+                looked_up[i] = memo[name] = OUTSIDE_PLAN if entry is None else node_terms(entry, kind)
+    terms = cast(list[tuple[int, int]], looked_up)  # every gap was filled just above
     distinct = set(terms)
     rooms = [room for _, room in distinct if room >= 0]
     loosest, tightest = (max(rooms), min(rooms)) if rooms else (0, 0)
@@ -77,4 +87,4 @@ def score_nodes(candidates: Sequence[str], tables: PlanTables, kind: PodKind,
     return list(map(score_of.__getitem__, terms))
 
 
-__all__ = ["MAX_SCORE", "OUTSIDE_PLAN", "node_terms", "reservation", "score_nodes"]
+__all__ = ["MAX_SCORE", "OUTSIDE_PLAN", "node_terms", "score_nodes"]

@@ -26,12 +26,15 @@ class NodeEntry:
 
     ``class_slots`` counts the containers placed per ``(team, demand class)``; ``role_slots`` per ``(team,
     is_am)``, for pods that do not name their class; ``teams`` every team with pods placed there.
+    ``amounts`` is ``capacity`` as plain integers (``Resources.FIELDS`` order), which the per-node checks
+    compare without going through the pydantic value.
     """
 
     name: str
     stable: bool
     disk: bool
     capacity: Resources
+    amounts: tuple[int, ...]
     class_slots: dict[tuple[str, str], int]
     role_slots: dict[tuple[str, bool], int]
     teams: frozenset[str]
@@ -80,6 +83,7 @@ def node_entry(name: str, labels: Iterable[str], capacity: Resources,
         stable="stable" in label_set,
         disk="disk" in label_set,
         capacity=capacity,
+        amounts=tuple(capacity),
         class_slots=dict(class_slots),
         role_slots=dict(role_slots),
         teams=frozenset(team for team, _ in role_slots),

@@ -1,0 +1,133 @@
+"""A local copy of one kind of object (nodes, pods) of one cluster, kept by list + watch.
+
+The protocol is the API server's: a *list* returns the objects and the collection's ``resourceVersion``; a
+*watch* from that version streams ``ADDED`` / ``MODIFIED`` / ``DELETED`` events (each object carrying its new
+``resourceVersion``) until the server ends it after ``timeoutSeconds``; the next watch resumes from the last
+version seen, so nothing is missed and nothing is listed twice. When the server no longer has that version
+(etcd compacted it, typically after a long disconnect or an API server restart) it answers the watch with an
+``ERROR`` event holding a ``Status`` with code 410 (Gone); the only correct recovery is a new list. A periodic
+resync (``resync_s``) lists again even without an error, which repairs a copy that drifted for any other
+reason.
+
+The copy is replaced or updated under a lock, so readers on other threads (``snapshot``) see a consistent
+mapping. The informer runs on its own thread (``run``); the official client is synchronous.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes import watch
+from kubernetes.client.exceptions import ApiException
+
+from broker.errors import PeerError
+from plugins.kubernetes.errors import peer_error
+
+_GONE = 410
+
+
+def object_key(obj: Any) -> str:
+    """``namespace/name`` of a namespaced object, ``name`` of a cluster-scoped one."""
+    meta = obj.metadata
+    return f"{meta.namespace}/{meta.name}" if meta.namespace else str(meta.name)
+
+
+class Informer:
+    """List + watch of one collection (``list_call`` is e.g. ``CoreV1Api.list_node``)."""
+
+    def __init__(self, list_call: Callable[..., Any], peer: str, watch_timeout_s: int = 300,
+                 resync_s: float | None = None, retry_s: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if watch_timeout_s <= 0 or retry_s <= 0 or (resync_s is not None and resync_s <= 0):
+            raise ValueError("watch_timeout_s, retry_s and resync_s must be positive")
+        self._list_call = list_call
+        self.peer = peer
+        self._watch_timeout_s = watch_timeout_s
+        self._resync_s = resync_s
+        self._retry_s = retry_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._objects: dict[str, Any] = {}
+        self._listed_at = 0.0
+        self._watch: watch.Watch | None = None
+        self.resource_version = ""
+        self.lists = 0
+        self.watches = 0
+        self.last_error: PeerError | None = None
+        self.synced = threading.Event()
+
+    def snapshot(self) -> dict[str, Any]:
+        """A copy of the current objects by ``object_key``."""
+        with self._lock:
+            return dict(self._objects)
+
+    def relist(self) -> None:
+        """Replace the copy with a fresh list and remember its ``resourceVersion``."""
+        listing = self._list_call()
+        objects = {object_key(item): item for item in listing.items}
+        with self._lock:
+            self._objects = objects
+            self.resource_version = str(listing.metadata.resource_version)
+        self._listed_at = self._clock()
+        self.lists += 1
+        self.synced.set()
+
+    def watch_once(self) -> None:
+        """One watch from the current ``resourceVersion`` until the server ends it; applies every event.
+
+        Raises ``ApiException`` with status 410 when the version is too old (the caller lists again).
+        """
+        stream = watch.Watch()  # type: ignore[no-untyped-call]
+        self._watch = stream
+        self.watches += 1
+        try:
+            events = stream.stream(  # type: ignore[no-untyped-call]
+                self._list_call, resource_version=self.resource_version, timeout_seconds=self._watch_timeout_s)
+            for event in events:
+                self._apply(event["type"], event["object"])
+        finally:
+            self._watch = None
+
+    def _apply(self, kind: str, obj: Any) -> None:
+        key = object_key(obj)
+        with self._lock:
+            if kind == "DELETED":
+                self._objects.pop(key, None)
+            else:
+                self._objects[key] = obj
+            self.resource_version = str(obj.metadata.resource_version)
+
+    def run(self, stop: threading.Event) -> None:
+        """List, then watch until ``stop`` is set: resume after timeouts, list again after 410 Gone or when
+        the resync period has passed, and retry failures after ``retry_s`` (recorded in ``last_error``)."""
+        needs_list = True
+        while not stop.is_set():
+            try:
+                if needs_list or (self._resync_s is not None
+                                  and self._clock() - self._listed_at >= self._resync_s):
+                    self.relist()
+                    needs_list = False
+                self.watch_once()
+            except ApiException as exc:
+                needs_list = False
+                if exc.status != _GONE:
+                    self._failed(exc, stop)
+            except Exception as exc:  # connection refused, reset, timeouts: the client raises urllib3 errors
+                needs_list = True
+                self._failed(exc, stop)
+
+    def _failed(self, exc: Exception, stop: threading.Event) -> None:
+        self.last_error = peer_error(self.peer, exc)
+        stop.wait(self._retry_s)
+
+    def stop_watching(self) -> None:
+        """Ask the open watch to end after its next event (``run`` also checks its ``stop`` between watches)."""
+        stream = self._watch
+        if stream is not None:
+            stream.stop()  # type: ignore[no-untyped-call]
+
+
+__all__ = ["Informer", "object_key"]
