@@ -112,7 +112,7 @@ class Informer:
                     needs_list = False
                 self.watch_once()
             except ApiException as exc:
-                needs_list = False
+                needs_list = True
                 if exc.status != _GONE:
                     self._failed(exc, stop)
             except Exception as exc:  # connection refused, reset, timeouts: the client raises urllib3 errors

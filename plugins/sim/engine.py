@@ -209,8 +209,9 @@ class PolicyRun:
             fits = am_ok & (free_cpu >= am.cpu_milli) & (free_mem >= am.memory_mib)
             candidates = np.flatnonzero(fits)
             if len(candidates) == 0 or scanned > SCAN_LIMIT:
-                self.waiting = [w for w in self.waiting[position:] if self.jobs[w].am_group < 0] + [
-                    w for w in self.waiting[:position] if self.jobs[w].am_group < 0]
+                # Jobs after this one were not looked at: they keep their place without being scanned.
+                head = [w for w in self.waiting[:position] if self.jobs[w].am_group < 0]
+                self.waiting = head + self.waiting[position:]
                 return  # every job needs the same AM shape: nobody else starts this step
             node = int(candidates[0])
             self.jobs[j].am_group = self._start(j, node, 1, am.cpu_milli, am.memory_mib, True, step, now_s)

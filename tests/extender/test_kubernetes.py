@@ -46,7 +46,7 @@ def server() -> StandInApiServer:
 
 @pytest.fixture
 def url(server: StandInApiServer) -> Iterator[str]:
-    with live_server(server.app) as base:  # type: ignore[arg-type]
+    with live_server(server.app) as base:
         yield base
 
 
