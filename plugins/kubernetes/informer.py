@@ -38,9 +38,15 @@ def object_key(obj: Any) -> str:
 class Informer:
     """List + watch of one collection (``list_call`` is e.g. ``CoreV1Api.list_node``)."""
 
-    def __init__(self, list_call: Callable[..., Any], peer: str, watch_timeout_s: int = 300,
-                 resync_s: float | None = None, retry_s: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        list_call: Callable[..., Any],
+        peer: str,
+        watch_timeout_s: int = 300,
+        resync_s: float | None = None,
+        retry_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if watch_timeout_s <= 0 or retry_s <= 0 or (resync_s is not None and resync_s <= 0):
             raise ValueError("watch_timeout_s, retry_s and resync_s must be positive")
         self._list_call = list_call
@@ -85,7 +91,8 @@ class Informer:
         self.watches += 1
         try:
             events = stream.stream(  # type: ignore[no-untyped-call]
-                self._list_call, resource_version=self.resource_version, timeout_seconds=self._watch_timeout_s)
+                self._list_call, resource_version=self.resource_version, timeout_seconds=self._watch_timeout_s
+            )
             for event in events:
                 self._apply(event["type"], event["object"])
         finally:
@@ -106,8 +113,9 @@ class Informer:
         needs_list = True
         while not stop.is_set():
             try:
-                if needs_list or (self._resync_s is not None
-                                  and self._clock() - self._listed_at >= self._resync_s):
+                if needs_list or (
+                    self._resync_s is not None and self._clock() - self._listed_at >= self._resync_s
+                ):
                     self.relist()
                     needs_list = False
                 self.watch_once()

@@ -42,7 +42,9 @@ def _same(current: object, wanted: str, dimension: Dimension) -> bool:
         return False
 
 
-def capacity_patch(capacity: Mapping[str, object] | None, wanted: Mapping[str, tuple[str, Dimension]]) -> JsonPatch:
+def capacity_patch(
+    capacity: Mapping[str, object] | None, wanted: Mapping[str, tuple[str, Dimension]]
+) -> JsonPatch:
     """The smallest JSON patch giving ``status.capacity`` the ``wanted`` values (name -> (quantity,
     dimension compared in)); ``[]`` when every value already matches."""
     if capacity is None:
@@ -67,8 +69,10 @@ class NodeCapacitySink:
         """The extended resource values for ``offline`` capacity."""
         # batch-cpu counts millicores as whole units, so "8000" (not "8") is 8 cores: parse it as CPU and
         # it reads as 8,000 cores, which is only ever compared with another value read the same way.
-        return {self._cpu: (str(offline.cpu_milli), Dimension.CPU),
-                self._memory: (f"{offline.memory_mib}Mi", Dimension.MEMORY)}
+        return {
+            self._cpu: (str(offline.cpu_milli), Dimension.CPU),
+            self._memory: (f"{offline.memory_mib}Mi", Dimension.MEMORY),
+        }
 
     def write(self, node: str, offline: Resources, capacity: Mapping[str, object] | None) -> JsonPatch:
         """Patch ``node``'s status so that it advertises ``offline`` capacity, given its current

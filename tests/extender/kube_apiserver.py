@@ -57,8 +57,15 @@ class ApiError(Exception):
 
 
 def status(code: int, reason: str, message: str) -> dict[str, Any]:
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
-            "reason": reason, "code": code}
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
 
 
 def canonical_quantity(value: str, extended: bool) -> str:
@@ -78,13 +85,13 @@ def canonical_quantity(value: str, extended: bool) -> str:
         amount = number * 1024 ** _BINARY[suffix]
         if amount == 0:
             return "0"
-        binary = [p for p in range(1, len(_BINARY) + 1) if amount % 1024 ** p == 0]
+        binary = [p for p in range(1, len(_BINARY) + 1) if amount % 1024**p == 0]
         return f"{amount // 1024 ** binary[-1]}{list(_BINARY)[binary[-1] - 1]}" if binary else str(amount)
     amount = number * 1000 ** _DECIMAL[suffix]
     if amount == 0:
         return "0"
-    power = max(p for p in range(len(_DECIMAL)) if amount % 1000 ** p == 0)
-    return f"{amount // 1000 ** power}{list(_DECIMAL)[power]}"
+    power = max(p for p in range(len(_DECIMAL)) if amount % 1000**p == 0)
+    return f"{amount // 1000**power}{list(_DECIMAL)[power]}"
 
 
 def _tokens(path: str) -> list[str]:
@@ -108,8 +115,9 @@ def _parent(doc: Any, path: str) -> tuple[Any, str]:
 
 def apply_json_patch(doc: Any, ops: Any) -> Any:
     """RFC 6902 (add, remove, replace, test) on a copy of ``doc``."""
-    if not isinstance(ops, list) or not all(isinstance(op, dict) and isinstance(op.get("path"), str)
-                                            for op in ops):
+    if not isinstance(ops, list) or not all(
+        isinstance(op, dict) and isinstance(op.get("path"), str) for op in ops
+    ):
         raise ApiError(400, "BadRequest", "unable to decode patch: expected a list of operations with a path")
     out = copy.deepcopy(doc)
     for op in ops:
@@ -125,7 +133,9 @@ def apply_json_patch(doc: Any, ops: Any) -> Any:
         if kind == "add":
             parent[key] = op["value"]
         elif not present:
-            raise ApiError(422, "Invalid", f"jsonpatch {kind} operation does not apply: doc is missing key: {path}")
+            raise ApiError(
+                422, "Invalid", f"jsonpatch {kind} operation does not apply: doc is missing key: {path}"
+            )
         elif kind == "remove":
             del parent[key]
         elif kind == "replace":
@@ -170,12 +180,14 @@ class StandInApiServer:
         self._history: list[_Event] = []
         self._generation = 0
         self.patches: list[tuple[str, str, Any]] = []
-        self.app = Starlette(routes=[
-            Route("/api/v1/nodes", self._collection("nodes"), methods=["GET"]),
-            Route("/api/v1/pods", self._collection("pods"), methods=["GET"]),
-            Route("/api/v1/nodes/{name}", self._get_node, methods=["GET"]),
-            Route("/api/v1/nodes/{name}/status", self._patch_node_status, methods=["PATCH"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/api/v1/nodes", self._collection("nodes"), methods=["GET"]),
+                Route("/api/v1/pods", self._collection("pods"), methods=["GET"]),
+                Route("/api/v1/nodes/{name}", self._get_node, methods=["GET"]),
+                Route("/api/v1/nodes/{name}/status", self._patch_node_status, methods=["PATCH"]),
+            ]
+        )
 
     # --- test-side changes ------------------------------------------------------------------------------
 
@@ -233,21 +245,36 @@ class StandInApiServer:
             params = request.query_params
             unknown = set(params) - _LIST_PARAMS
             if unknown:
-                return self._error(ApiError(400, "BadRequest", f"not modelled by the stand-in: {sorted(unknown)}"))
+                return self._error(
+                    ApiError(400, "BadRequest", f"not modelled by the stand-in: {sorted(unknown)}")
+                )
             if params.get("watch") in {"true", "1"}:
-                return self._watch(collection, kind, params.get("resourceVersion", ""),
-                                   int(params.get("timeoutSeconds", "1800")))
+                return self._watch(
+                    collection,
+                    kind,
+                    params.get("resourceVersion", ""),
+                    int(params.get("timeoutSeconds", "1800")),
+                )
             with self._lock:
                 items = [copy.deepcopy(o) for o in self._objects[collection].values()]
                 version = self._version
-            return self._answer({"kind": f"{kind}List", "apiVersion": "v1",
-                                 "metadata": {"resourceVersion": str(version)}, "items": items})
+            return self._answer(
+                {
+                    "kind": f"{kind}List",
+                    "apiVersion": "v1",
+                    "metadata": {"resourceVersion": str(version)},
+                    "items": items,
+                }
+            )
 
         return endpoint
 
     def _watch(self, collection: str, kind: str, since: str, timeout_s: int) -> Response:
         def line(event_type: str, obj: dict[str, Any]) -> bytes:
-            return orjson.dumps({"type": event_type, "object": {"kind": kind, "apiVersion": "v1", **obj}}) + b"\n"
+            return (
+                orjson.dumps({"type": event_type, "object": {"kind": kind, "apiVersion": "v1", **obj}})
+                + b"\n"
+            )
 
         async def events() -> AsyncIterator[bytes]:
             deadline = time.monotonic() + timeout_s
@@ -293,9 +320,12 @@ class StandInApiServer:
         body = await request.body()
         try:
             if content_type not in {JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH}:
-                raise ApiError(415, "UnsupportedMediaType",
-                               f"the body of the request was in an unknown format - accepted media types include: "
-                               f"{JSON_PATCH}, {MERGE_PATCH}, {STRATEGIC_MERGE_PATCH}")
+                raise ApiError(
+                    415,
+                    "UnsupportedMediaType",
+                    f"the body of the request was in an unknown format - accepted media types include: "
+                    f"{JSON_PATCH}, {MERGE_PATCH}, {STRATEGIC_MERGE_PATCH}",
+                )
             try:
                 patch = orjson.loads(body)
             except orjson.JSONDecodeError:
@@ -304,8 +334,11 @@ class StandInApiServer:
                 node = self._objects["nodes"].get(name)
                 if node is None:
                     raise ApiError(404, "NotFound", f'nodes "{name}" not found')
-                patched = (apply_json_patch(node, patch) if content_type == JSON_PATCH
-                           else apply_merge_patch(node, patch, content_type == STRATEGIC_MERGE_PATCH))
+                patched = (
+                    apply_json_patch(node, patch)
+                    if content_type == JSON_PATCH
+                    else apply_merge_patch(node, patch, content_type == STRATEGIC_MERGE_PATCH)
+                )
                 updated = {**copy.deepcopy(node), "status": self._checked_status(patched.get("status"))}
                 self.patches.append((name, content_type, patch))
                 self._record("nodes", "MODIFIED", name, updated)

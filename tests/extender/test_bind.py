@@ -16,8 +16,9 @@ from .conftest import Clock, RecordingBinder
 
 
 def bind_body(name: str = "p0", node_name: str = "n1", uid: str | None = None) -> bytes:
-    return orjson.dumps({"PodName": name, "PodNamespace": "team-a", "PodUID": uid or f"uid-{name}",
-                         "Node": node_name})
+    return orjson.dumps(
+        {"PodName": name, "PodNamespace": "team-a", "PodUID": uid or f"uid-{name}", "Node": node_name}
+    )
 
 
 def bind(extender: Extender, body: bytes) -> tuple[int, dict[str, Any]]:
@@ -41,8 +42,11 @@ def binder() -> RecordingBinder:
 def binding(clock: Clock, binder: RecordingBinder) -> Extender:
     """A binding extender; team-a has room for exactly one 2-core pod."""
     extender = Extender(ExtenderConfig(assume_ttl_s=30, max_plan_age_s=3600), clock=clock, binder=binder)
-    extender.install(plan(nodes=[node("n1").places("team-a", "exec")],
-                          teams=[team("team-a").quota(cpu="2", memory="100Gi")]))
+    extender.install(
+        plan(
+            nodes=[node("n1").places("team-a", "exec")], teams=[team("team-a").quota(cpu="2", memory="100Gi")]
+        )
+    )
     return extender
 
 
@@ -61,7 +65,9 @@ def test_a_failing_binder_is_reported_in_error(clock: Clock) -> None:
     extender = Extender(ExtenderConfig(), clock=clock, binder=failing)
     status, answer = bind(extender, bind_body("p0", "n1"))
     assert status == 200
-    assert answer["Error"] == ("binding pod team-a/p0 to node n1 failed: kube-apiserver k8s-a: connection refused")
+    assert answer["Error"] == (
+        "binding pod team-a/p0 to node n1 failed: kube-apiserver k8s-a: connection refused"
+    )
 
 
 def test_a_repeated_bind_to_the_same_node_does_not_call_the_binder_again(
@@ -74,11 +80,16 @@ def test_a_repeated_bind_to_the_same_node_does_not_call_the_binder_again(
 
 def test_a_bind_of_a_bound_pod_to_another_node_is_refused(binding: Extender, binder: RecordingBinder) -> None:
     bind(binding, bind_body("p0", "n1"))
-    assert bind(binding, bind_body("p0", "n2")) == (200, {"Error": "pod team-a/p0 is already bound to node n1"})
+    assert bind(binding, bind_body("p0", "n2")) == (
+        200,
+        {"Error": "pod team-a/p0 is already bound to node n1"},
+    )
     assert len(binder.calls) == 1
 
 
-def test_a_bound_pod_keeps_counting_against_quota_past_the_assume_ttl(binding: Extender, clock: Clock) -> None:
+def test_a_bound_pod_keeps_counting_against_quota_past_the_assume_ttl(
+    binding: Extender, clock: Clock
+) -> None:
     assert admitted(binding, "p0")
     bind(binding, bind_body("p0", "n1"))
     clock.now += 31
@@ -95,8 +106,14 @@ def test_a_plan_made_after_the_binding_settles_it(binding: Extender, clock: Cloc
     assert admitted(binding, "p0")
     bind(binding, bind_body("p0", "n1"))
     clock.now += 5
-    binding.install(plan(nodes=[node("n1").places("team-a", "exec")],
-                         teams=[team("team-a").quota(cpu="2", memory="100Gi")], version=2, created_at_s=clock.now))
+    binding.install(
+        plan(
+            nodes=[node("n1").places("team-a", "exec")],
+            teams=[team("team-a").quota(cpu="2", memory="100Gi")],
+            version=2,
+            created_at_s=clock.now,
+        )
+    )
     assert admitted(binding, "p1")
 
 
@@ -114,7 +131,10 @@ def test_binding_a_pod_filtered_elsewhere_but_seen_here_charges_it(binding: Exte
     [
         (b'{"PodName": "", "PodNamespace": "a", "Node": "n1"}', "PodName: must not be empty"),
         (b'{"PodName": "p", "PodNamespace": "a", "Node": null}', "Node: must not be empty"),
-        (b'{"PodName": "p", "PodNamespace": 3, "Node": "n1"}', "PodNamespace: expected a string, got a number"),
+        (
+            b'{"PodName": "p", "PodNamespace": 3, "Node": "n1"}',
+            "PodNamespace: expected a string, got a number",
+        ),
         (b"[]", "(body): expected a JSON object, got a list"),
     ],
     ids=["empty-name", "null-node", "number-namespace", "list"],

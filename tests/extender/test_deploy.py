@@ -145,9 +145,13 @@ def test_https_reaches_the_service_port_and_the_server_name_is_the_service() -> 
 
 def test_the_extender_serves_tls_from_the_mounted_secret() -> None:
     mounts = {m["name"]: m["mountPath"] for m in extender_container()["volumeMounts"]}
-    volumes = {v["name"]: v for v in find("Deployment", "broker-extender")["spec"]["template"]["spec"]["volumes"]}
+    volumes = {
+        v["name"]: v for v in find("Deployment", "broker-extender")["spec"]["template"]["spec"]["volumes"]
+    }
     assert volumes["tls"]["secret"]["secretName"] == "broker-extender-tls"
-    assert flags()["tls-cert"] == f"{mounts['tls']}/tls.crt" and flags()["tls-key"] == f"{mounts['tls']}/tls.key"
+    assert (
+        flags()["tls-cert"] == f"{mounts['tls']}/tls.crt" and flags()["tls-key"] == f"{mounts['tls']}/tls.key"
+    )
 
 
 def test_at_least_two_replicas_with_probes_on_health_and_readiness() -> None:
@@ -194,13 +198,16 @@ def test_the_broker_may_read_the_quota_crd_and_write_its_status() -> None:
 
 def test_the_broker_may_hold_a_lease_in_its_namespace() -> None:
     role = find("Role", "broker-leader-election")
-    assert any("coordination.k8s.io" in r["apiGroups"] and "leases" in r["resources"] and "update" in r["verbs"]
-               for r in role["rules"])
+    assert any(
+        "coordination.k8s.io" in r["apiGroups"] and "leases" in r["resources"] and "update" in r["verbs"]
+        for r in role["rules"]
+    )
     binding = find("RoleBinding", "broker-leader-election")
     deployment = find("Deployment", "broker-extender")
     account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account,
-                                    "namespace": deployment["metadata"]["namespace"]}]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account, "namespace": deployment["metadata"]["namespace"]}
+    ]
     assert find("ServiceAccount", account)
 
 
@@ -208,4 +215,6 @@ def test_redis_is_a_statefulset_behind_its_headless_service() -> None:
     statefulset, service = find("StatefulSet", "broker-redis"), find("Service", "broker-redis")
     assert statefulset["spec"]["serviceName"] == service["metadata"]["name"]
     assert service["spec"]["clusterIP"] == "None"
-    assert service["spec"]["selector"].items() <= statefulset["spec"]["template"]["metadata"]["labels"].items()
+    assert (
+        service["spec"]["selector"].items() <= statefulset["spec"]["template"]["metadata"]["labels"].items()
+    )

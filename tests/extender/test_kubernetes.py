@@ -26,14 +26,18 @@ CPU, MEMORY = "broker.elastic.io/batch-cpu", "broker.elastic.io/batch-memory"
 
 
 def node_obj(name: str, **capacity: str) -> dict[str, Any]:
-    return {"metadata": {"name": name, "labels": {"disk": "true"}},
-            "spec": {"podCIDR": "10.0.0.0/24"},
-            "status": {"capacity": {"cpu": "32", "memory": "128Gi", **capacity}}}
+    return {
+        "metadata": {"name": name, "labels": {"disk": "true"}},
+        "spec": {"podCIDR": "10.0.0.0/24"},
+        "status": {"capacity": {"cpu": "32", "memory": "128Gi", **capacity}},
+    }
 
 
 def pod_obj(namespace: str, name: str) -> dict[str, Any]:
-    return {"metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}"},
-            "spec": {"containers": [{"name": "c", "image": "registry.invalid/app:1"}]}}
+    return {
+        "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}"},
+        "spec": {"containers": [{"name": "c", "image": "registry.invalid/app:1"}]},
+    }
 
 
 @pytest.fixture
@@ -97,8 +101,12 @@ def test_watched_changes_reach_the_copy(core: client.CoreV1Api, server: StandInA
         relabelled["metadata"]["labels"] = {"disk": "false"}
         server.put("nodes", relabelled)
         server.delete("nodes", "n2")
-        eventually(lambda: set(informer.snapshot()) == {"n1", "n3"}
-                   and informer.snapshot()["n1"].metadata.labels == {"disk": "false"})
+        eventually(
+            lambda: (
+                set(informer.snapshot()) == {"n1", "n3"}
+                and informer.snapshot()["n1"].metadata.labels == {"disk": "false"}
+            )
+        )
         assert informer.lists == 1
 
 
@@ -218,8 +226,11 @@ def test_the_patch_compares_quantities_by_value() -> None:
 
 
 def patch(url: str, body: Any, content_type: str, node: str = "n1") -> httpx.Response:
-    return httpx.patch(f"{url}/api/v1/nodes/{node}/status", content=orjson.dumps(body),
-                       headers={"Content-Type": content_type})
+    return httpx.patch(
+        f"{url}/api/v1/nodes/{node}/status",
+        content=orjson.dumps(body),
+        headers={"Content-Type": content_type},
+    )
 
 
 def test_the_stand_in_refuses_a_patch_of_unknown_content_type(url: str) -> None:
@@ -249,15 +260,28 @@ def test_the_stand_in_keeps_the_spec_on_a_status_patch(url: str, server: StandIn
     assert server.node("n1")["status"]["capacity"][CPU] == "2k"
 
 
-def test_the_stand_in_answers_an_expired_watch_with_a_410_status_event(url: str, server: StandInApiServer) -> None:
+def test_the_stand_in_answers_an_expired_watch_with_a_410_status_event(
+    url: str, server: StandInApiServer
+) -> None:
     server.restart()
-    response = httpx.get(f"{url}/api/v1/nodes", params={"watch": "1", "resourceVersion": "1", "timeoutSeconds": "1"})
+    response = httpx.get(
+        f"{url}/api/v1/nodes", params={"watch": "1", "resourceVersion": "1", "timeoutSeconds": "1"}
+    )
     event = orjson.loads(response.content.splitlines()[0])
     assert event["type"] == "ERROR"
     assert event["object"]["code"] == 410 and event["object"]["reason"] == "Expired"
 
 
-@pytest.mark.parametrize(("given", "stored"), [("8000", "8k"), ("1500", "1500"), ("32768Mi", "32Gi"),
-                                                 ("8000m", "8"), ("0Mi", "0"), ("1536Mi", "1536Mi")])
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("8000", "8k"),
+        ("1500", "1500"),
+        ("32768Mi", "32Gi"),
+        ("8000m", "8"),
+        ("0Mi", "0"),
+        ("1536Mi", "1536Mi"),
+    ],
+)
 def test_the_stand_in_stores_quantities_in_canonical_form(given: str, stored: str) -> None:
     assert canonical_quantity(given, extended=True) == stored

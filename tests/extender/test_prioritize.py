@@ -117,7 +117,10 @@ def reference_scores(names: list[str], tables: PlanTables, kind: PodKind) -> lis
     order=st.randoms(use_true_random=False),
 )
 def test_scores_follow_the_stated_rule(
-    layout: list[tuple[int, int, str, str, bool]], shape: tuple[int, int], demand_class: str | None, is_am: bool,
+    layout: list[tuple[int, int, str, str, bool]],
+    shape: tuple[int, int],
+    demand_class: str | None,
+    is_am: bool,
     order: Random,
 ) -> None:
     nodes = [

@@ -209,9 +209,9 @@ class Extender:
     async def bind(self, body: bytes) -> Reply:
         """Answer a bind request: through the binder, then recorded in the ledger (see ``binder``).
 
-        Outcomes: ``ok``; ``not_configured`` (no binder); ``conflict`` (this extender bound the pod to another
-        node); ``error`` (the binder failed); ``bad_request``. All but the last are 200 answers whose ``Error``
-        says what happened, as the scheduler reads them.
+        Outcomes: ``ok``; ``not_configured`` (no binder); ``conflict`` (this extender bound the pod to
+        another node); ``error`` (the binder failed); ``bad_request``. All but the last are 200 answers whose
+        ``Error`` says what happened, as the scheduler reads them.
         """
         started = time.perf_counter()
         try:

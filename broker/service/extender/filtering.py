@@ -33,8 +33,8 @@ from broker.service.extender.wire import FilterResult
 class PodKind:
     """What the per-node checks read of a pod; pods of one kind get the same verdict on every node.
 
-    ``amounts`` is ``shape`` as plain integers and ``needs`` its non-zero ``(dimension, amount)`` pairs, derived
-    once per request for the per-node checks, which run up to 5,000 times a request.
+    ``amounts`` is ``shape`` as plain integers and ``needs`` its non-zero ``(dimension, amount)`` pairs,
+    derived once per request for the per-node checks, which run up to 5,000 times a request.
     """
 
     team: str

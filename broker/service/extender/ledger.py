@@ -7,9 +7,9 @@ quota between two plans. A charge ends when a plan made after it arrives (that p
 bound) or when it expires (the pod was never bound, or no plan came), whichever is first. Charges are keyed by
 pod UID, so the scheduler's repeated filter calls for one pod charge it once.
 
-When the extender also binds (``bind``), a binding is recorded here: the pod's charge (made anew if the filter
-call went to another replica but this one has seen the pod) no longer expires, because the pod is known to run;
-it ends only when a plan made after the binding arrives. The node of each binding is remembered, so that a
+When the extender also binds (``bind``), a binding is recorded here: the pod's charge (made anew if the
+filter call went to another replica but this one has seen the pod) no longer expires, because the pod is known
+to run; it ends only when a plan made after the binding arrives. The node of each binding is remembered, so that a
 repeated bind of the same pod is answered without a second API call and a bind to another node is refused.
 
 The seen-pod index remembers, per UID, the team and facts of offline pods that passed through filter, because

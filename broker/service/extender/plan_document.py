@@ -52,7 +52,7 @@ class _NotCanonical(Exception):
 
 
 def _amounts(value: Any) -> tuple[int, ...]:
-    """The amounts of a resources object in the exact integer form, as a key for ``_NodeReader.capacities``."""
+    """The amounts of a resources object in the exact integer form (a key of ``_NodeReader.capacities``)."""
     if type(value) is not dict or not value.keys() <= _RESOURCE_KEYS:
         raise _NotCanonical
     for amount in value.values():
@@ -91,7 +91,8 @@ class _NodeReader:
         if type(value) is not dict or not value.keys() <= _NODE_KEYS:
             raise _NotCanonical
         name, labels, placements = value.get("node"), value.get("labels", []), value.get("placements", [])
-        if (type(name) is not str or type(value.get("site")) is not str or type(value.get("cluster")) is not str
+        site, cluster = value.get("site"), value.get("cluster")
+        if (type(name) is not str or type(site) is not str or type(cluster) is not str
                 or type(labels) is not list or type(placements) is not list):
             raise _NotCanonical
         for label in labels:

@@ -63,8 +63,8 @@ class FilePlanSource:
         return st.st_ino, st.st_size, st.st_mtime_ns
 
     def _read(self) -> PlanDocument:
-        """The document in the file: JSON through orjson (a 5,000-node plan is 4 MB, which YAML takes seconds to
-        read), anything else as YAML."""
+        """The document in the file: JSON through orjson (a 5,000-node plan is 4 MB, which YAML takes seconds
+        to read), anything else as YAML."""
         if self.path.suffix != ".json":
             return PlanDocument(read_document(self.path))
         try:

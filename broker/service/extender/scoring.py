@@ -81,7 +81,7 @@ def score_nodes(candidates: Sequence[str], tables: PlanTables, kind: PodKind,
     spread = loosest - tightest
     # reservation <= 6 and packing <= 4: a score never exceeds MAX_SCORE.
     score_of = {
-        (reserved, room): 0 if room < 0 else reserved + (_PACKING * (loosest - room) // spread if spread else 0)
+        (reserved, room): (0 if room < 0 else reserved + (_PACKING * (loosest - room) // spread if spread else 0))
         for reserved, room in distinct
     }
     return list(map(score_of.__getitem__, terms))

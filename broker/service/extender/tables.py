@@ -126,4 +126,12 @@ def build_tables(plan: Plan, cluster: str | None = None) -> PlanTables:
     return assemble(plan, nodes, cluster)
 
 
-__all__ = ["KubernetesPlacement", "NodeEntry", "PlanTables", "TeamEntry", "assemble", "build_tables", "node_entry"]
+__all__ = [
+    "KubernetesPlacement",
+    "NodeEntry",
+    "PlanTables",
+    "TeamEntry",
+    "assemble",
+    "build_tables",
+    "node_entry",
+]
