@@ -4,8 +4,8 @@
   a watch that times out is resumed from the last version seen, one answered with 410 Gone (the version was
   compacted away) is replaced by a fresh list; a periodic resync lists again;
 - ``node_status``: writes the plan's offline capacity to node status as the extended resources
-  ``<domain>/batch-cpu`` (millicores) and ``<domain>/batch-memory`` (MiB quantities) with the smallest JSON patch
-  that changes what differs, comparing quantities by value (the API server rewrites ``8000`` as ``8k``);
+  ``<domain>/batch-cpu`` (millicores) and ``<domain>/batch-memory`` (MiB quantities) with the smallest JSON
+  patch that changes what differs, comparing quantities by value (the API server rewrites ``8000`` as ``8k``);
 - ``errors``: the client's failures as the broker's ``PeerError`` tree.
 
 Not yet: online usage from the metrics API or Prometheus, the quota CRD's status, Lease-based leader election,

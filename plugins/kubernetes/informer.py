@@ -132,7 +132,7 @@ class Informer:
         stop.wait(self._retry_s)
 
     def stop_watching(self) -> None:
-        """Ask the open watch to end after its next event (``run`` also checks its ``stop`` between watches)."""
+        """Ask the open watch to end after its next event (``run`` checks its ``stop`` between watches)."""
         stream = self._watch
         if stream is not None:
             stream.stop()  # type: ignore[no-untyped-call]

@@ -15,8 +15,8 @@ What it models, as kube-apiserver does it:
   or ``application/strategic-merge-patch+json`` (for maps, which is all a node's capacity is: a patch with a
   list in it is refused, since list merge keys are not modelled); any other content type is 415. Only
   ``status`` changes stick (the status subresource ignores the rest); capacity values must be quantities,
-  extended resources (``domain/name``) whole numbers, and they are stored in canonical form (``8000`` -> ``8k``,
-  ``32768Mi`` -> ``32Gi``); every accepted write bumps the resourceVersion and emits ``MODIFIED``.
+  extended resources (``domain/name``) whole numbers, and they are stored in canonical form (``8000`` ->
+  ``8k``, ``32768Mi`` -> ``32Gi``); every accepted write bumps the resourceVersion and emits ``MODIFIED``.
 
 Query parameters outside this model (``limit``, ``labelSelector``, ...) get a 400 naming them, so that a test
 never passes against behaviour the stand-in does not have. Server-side apply is not modelled.
@@ -69,8 +69,8 @@ def status(code: int, reason: str, message: str) -> dict[str, Any]:
 
 
 def canonical_quantity(value: str, extended: bool) -> str:
-    """``value`` as the API server stores it, or ``ApiError`` 422 if it is not a quantity (whole for an extended
-    resource). Only integer mantissas are modelled."""
+    """``value`` as the API server stores it, or ``ApiError`` 422 if it is not a quantity (whole for an
+    extended resource). Only integer mantissas are modelled."""
     match = _QUANTITY.match(value)
     if match is None:
         raise ApiError(422, "Invalid", f"quantities must match the regular expression: {value!r}")

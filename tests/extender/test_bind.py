@@ -1,4 +1,5 @@
-"""Bind: off without a binder (an ``Error`` saying so); with one, the binder binds and the ledger records it."""
+"""Bind: off without a binder (an ``Error`` saying so); with one, the binder binds and the ledger records
+it."""
 
 from __future__ import annotations
 

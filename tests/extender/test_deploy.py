@@ -1,6 +1,7 @@
-"""The manifests under ``deploy/`` agree with the code they deploy: every YAML parses, the scheduler's extender
-configuration names routes the server has and resources the extender manages, the Deployment's flags are ones
-``broker serve extender`` accepts, and the Service, TLS, RBAC and plan ConfigMap line up with them."""
+"""The manifests under ``deploy/`` agree with the code they deploy: every YAML parses, the scheduler's
+extender configuration names routes the server has and resources the extender manages, the Deployment's flags
+are ones ``broker serve extender`` accepts, and the Service, TLS, RBAC and plan ConfigMap line up with
+them."""
 
 from __future__ import annotations
 

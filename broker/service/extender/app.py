@@ -1,11 +1,11 @@
 """The extender's HTTP face: a Starlette (ASGI) app with the extender verbs, health, readiness and metrics.
 
 ``POST <prefix>/filter``, ``/prioritize``, ``/preempt``, ``/bind`` take the scheduler's JSON and answer 200
-with the extender types, or a 4xx with ``{"Error": "<field>: <message>"}``: 400 for a malformed body, 413 for one
-larger than the limit (checked against ``Content-Length`` before reading, and again while reading a chunked
-body), 415 for a declared content type that is not JSON. ``GET /healthz`` answers while the process serves;
-``GET /readyz`` only while the plan is usable (503 with the reason otherwise), so that a Service sends the
-scheduler to replicas that have a plan. ``GET /metrics`` is the Prometheus exposition.
+with the extender types, or a 4xx with ``{"Error": "<field>: <message>"}``: 400 for a malformed body, 413 for
+one larger than the limit (checked against ``Content-Length`` before reading, and again while reading a
+chunked body), 415 for a declared content type that is not JSON. ``GET /healthz`` answers while the process
+serves; ``GET /readyz`` only while the plan is usable (503 with the reason otherwise), so that a Service sends
+the scheduler to replicas that have a plan. ``GET /metrics`` is the Prometheus exposition.
 
 A background task follows the plan source for the app's lifetime: each update's tables are built (and the plan
 validated) off the event loop and swapped in on it; a plan that fails to load is reported and the previous one

@@ -9,8 +9,9 @@ pod UID, so the scheduler's repeated filter calls for one pod charge it once.
 
 When the extender also binds (``bind``), a binding is recorded here: the pod's charge (made anew if the
 filter call went to another replica but this one has seen the pod) no longer expires, because the pod is known
-to run; it ends only when a plan made after the binding arrives. The node of each binding is remembered, so that a
-repeated bind of the same pod is answered without a second API call and a bind to another node is refused.
+to run; it ends only when a plan made after the binding arrives. The node of each binding is remembered, so
+that a repeated bind of the same pod is answered without a second API call and a bind to another node is
+refused.
 
 The seen-pod index remembers, per UID, the team and facts of offline pods that passed through filter, because
 ``nodeCacheCapable`` preemption requests name victims by UID only. It and the binding index are bounded and

@@ -80,10 +80,12 @@ def score_nodes(candidates: Sequence[str], tables: PlanTables, kind: PodKind,
     loosest, tightest = (max(rooms), min(rooms)) if rooms else (0, 0)
     spread = loosest - tightest
     # reservation <= 6 and packing <= 4: a score never exceeds MAX_SCORE.
-    score_of = {
-        (reserved, room): (0 if room < 0 else reserved + (_PACKING * (loosest - room) // spread if spread else 0))
-        for reserved, room in distinct
-    }
+    def score(reserved: int, room: int) -> int:
+        if room < 0:
+            return 0
+        return reserved + (_PACKING * (loosest - room) // spread if spread else 0)
+
+    score_of = {term: score(*term) for term in distinct}
     return list(map(score_of.__getitem__, terms))
 
 
