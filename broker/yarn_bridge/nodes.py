@@ -80,6 +80,13 @@ class NodeOutcome(BaseModel):
     attempts: int = 0
     error: str = ""
 
+    @classmethod
+    def of(cls, target: NodeTarget, status: NodeStatus, attempts: int = 0, read_back: YarnResource | None = None,
+           error: str = "") -> NodeOutcome:
+        """The outcome for ``target`` (``before`` is what the RM had, ``want`` what the plan asks)."""
+        return cls(node=target.node, node_id=target.node_id, change=target.change, status=status, want=target.want,
+                   before=target.have, read_back=read_back, attempts=attempts, error=error)
+
 
 def resource_path(node_id: str) -> str:
     """The node-resource endpoint of ``node_id`` (the ``:`` stays; everything else is escaped)."""
@@ -137,7 +144,7 @@ async def _push(client: RMClient, targets: Sequence[NodeTarget], rounds: int) ->
             got = read.get(target.node_id)
             error = errors.get(target.node_id)
             if error is None and got == target.want:
-                outcomes[target.node_id] = _outcome(target, NodeStatus.APPLIED, attempts, got)
+                outcomes[target.node_id] = NodeOutcome.of(target, NodeStatus.APPLIED, attempts[target.node_id], got)
                 continue
             if error is None:
                 message = (
@@ -147,31 +154,13 @@ async def _push(client: RMClient, targets: Sequence[NodeTarget], rounds: int) ->
                 )
             else:
                 message = error.message
-            outcomes[target.node_id] = _outcome(target, NodeStatus.FAILED, attempts, got, message)
+            outcomes[target.node_id] = NodeOutcome.of(target, NodeStatus.FAILED, attempts[target.node_id], got, message)
             if error is None or isinstance(error, TemporaryPeerError):
                 retry.append(target)
         pending = retry
     return [outcomes[t.node_id] for t in targets]
 
 
-def _outcome(
-    target: NodeTarget,
-    status: NodeStatus,
-    attempts: dict[str, int],
-    got: YarnResource | None,
-    error: str = "",
-) -> NodeOutcome:
-    return NodeOutcome(
-        node=target.node,
-        node_id=target.node_id,
-        change=target.change,
-        status=status,
-        want=target.want,
-        before=target.have,
-        read_back=got,
-        attempts=attempts[target.node_id],
-        error=error,
-    )
 
 
 async def _post_all(client: RMClient, targets: Sequence[NodeTarget], timeout_ms: int) -> dict[str, PeerError]:

@@ -232,7 +232,7 @@ class ClusterBridge:
         not_pushed = [t for t in targets if t.change is Change.HELD]
         dynamic = self.cluster.node_resource_method is NodeResourceMethod.DYNAMIC_RESOURCES
         if dry_run or dynamic:
-            outcomes = [_unsent(t, NodeStatus.PLANNED) for t in pushed]
+            outcomes = [NodeOutcome.of(t, NodeStatus.PLANNED) for t in pushed]
         else:
             outcomes = await push_nodes(self.client, targets)
         return SyncReport(
@@ -240,7 +240,7 @@ class ClusterBridge:
             active_rm=self.client.active_url,
             dry_run=dry_run,
             unchanged_nodes=sum(1 for t in targets if t.change is Change.SAME),
-            nodes=tuple(outcomes) + tuple(_unsent(t, NodeStatus.HELD) for t in not_pushed),
+            nodes=tuple(outcomes) + tuple(NodeOutcome.of(t, NodeStatus.HELD) for t in not_pushed),
             requests=() if dynamic else tuple(write_request(t, timeout_ms) for t in pushed),
             dynamic_resources_xml=dynamic_resources.render(pushed, timeout_ms) if dynamic and pushed else "",
             commands=(dynamic_resources.REFRESH_COMMAND,) if dynamic and pushed else (),
@@ -316,15 +316,6 @@ def _after(seen: Seen[dict[str, RMNode]], outcomes: Sequence[NodeOutcome]) -> Se
     return Seen(nodes, seen.at if confirmed else None, seen.rm)
 
 
-def _unsent(target: NodeTarget, status: NodeStatus) -> NodeOutcome:
-    return NodeOutcome(
-        node=target.node,
-        node_id=target.node_id,
-        change=target.change,
-        status=status,
-        want=target.want,
-        before=target.have,
-    )
 
 
 async def reconcile_forever(
