@@ -197,13 +197,14 @@ class PolicyRun:
         else:
             am_ok = np.ones(len(self.fleet), dtype=np.bool_)
         scanned = 0
+        # A team's room only shrinks during one call, so a team (or team and shape) found at its quota stays so.
+        at_quota: set[tuple[str, int, int]] = set()
         for position, j in enumerate(self.waiting):
             job = self.jobs[j].job
             if (job.cpu_milli, job.memory_mib, job.needs_disk) in exhausted or (
                     (job.cpu_milli, job.memory_mib, False) in exhausted):
                 continue  # its workers would not fit anywhere: do not hold an AM for it yet
-            if self._allowed(job.team, am.cpu_milli, am.memory_mib, 1) == 0 or self._allowed(
-                    job.team, job.cpu_milli, job.memory_mib, 1) == 0:
+            if self.quotas is not None and self._at_quota(job, at_quota):
                 continue  # its team is at its runtime quota
             scanned += 1
             fits = am_ok & (free_cpu >= am.cpu_milli) & (free_mem >= am.memory_mib)
@@ -225,6 +226,21 @@ class PolicyRun:
                 self.in_started.add(j)
                 self.started.append(j)
         self.waiting = [w for w in self.waiting if self.jobs[w].am_group < 0]
+
+    def _at_quota(self, job: Job, at_quota: set[tuple[str, int, int]]) -> bool:
+        """True when ``job``'s team cannot start its AM and one worker within its runtime quota (remembered)."""
+        am = self.scenario.am_shape
+        team_key = (job.team, 0, 0)
+        shape_key = (job.team, job.cpu_milli, job.memory_mib)
+        if team_key in at_quota or shape_key in at_quota:
+            return True
+        if self._allowed(job.team, am.cpu_milli, am.memory_mib, 1) == 0:
+            at_quota.add(team_key)
+            return True
+        if self._allowed(job.team, job.cpu_milli, job.memory_mib, 1) == 0:
+            at_quota.add(shape_key)
+            return True
+        return False
 
     def _allowed(self, team: str, cpu_milli: int, memory_mib: int, wanted: int) -> int:
         """How many of ``wanted`` containers of this shape the team's runtime quota still lets start."""
