@@ -26,7 +26,12 @@ from broker.service.extender import (
 
 _DOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
-app = typer.Typer(help="Run the broker's servers.", no_args_is_help=True)
+app = typer.Typer(
+    help="Run the broker's servers. Available: `extender` (the kube-scheduler HTTP extender). Not yet: the control "
+    "loop that collects, estimates, plans and pushes on a schedule (`broker serve --config`); until then the "
+    "parts run as `broker plan`, `broker yarn sync` and `broker serve extender`.",
+    no_args_is_help=True,
+)
 
 
 def _tls(cert: Path | None, key: Path | None, client_ca: Path | None) -> TlsFiles | None:
