@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from broker.yarn_bridge import (
     YarnCluster,
     load_config,
 )
+from broker.yarn_bridge.queues import CS, DEFAULT_LABEL
 from broker.yarn_bridge.wire import labels_of, nodes_of
 
 app = typer.Typer(
@@ -36,6 +38,17 @@ app = typer.Typer(
 )
 
 RM_HELP = "ResourceManager base URL, e.g. http://rm1:8088; repeat for each RM of an HA cluster."
+AUTH_HELP = (
+    "simple (user.name) or spnego (HTTP Negotiate with the Kerberos ticket of kinit or KRB5_CLIENT_KTNAME)."
+)
+
+
+class AuthKind(StrEnum):
+    """``--auth``: how the RM is told who is calling."""
+
+    SIMPLE = "simple"
+    SPNEGO = "spnego"
+
 
 
 @app.command("status")
@@ -43,10 +56,12 @@ RM_HELP = "ResourceManager base URL, e.g. http://rm1:8088; repeat for each RM of
 def status(
     rm: list[str] = typer.Option(..., "--rm", help=RM_HELP),
     user: str = typer.Option("yarn", "--user", help="Caller sent as user.name (simple auth)."),
+    auth: AuthKind = typer.Option(AuthKind.SIMPLE, "--auth", help=AUTH_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show each RM's HA state, and the active RM's nodes, labels and metrics."""
-    cluster = parse(YarnCluster, {"name": "cli", "rm_urls": rm, "user": user}, "--rm")
+    settings = {"name": "cli", "rm_urls": rm, "user": user, "auth": {"kind": auth.value}}
+    cluster = parse(YarnCluster, settings, "--rm")
     data = asyncio.run(_status(cluster))
     if as_json:
         print_json(data)
@@ -97,6 +112,7 @@ def sync(
     user: str | None = typer.Option(
         None, "--user", help="Caller sent as user.name (default: config or yarn)."
     ),
+    auth: AuthKind | None = typer.Option(None, "--auth", help=AUTH_HELP + " Default: config or simple."),
     config: Path | None = typer.Option(None, "--config", help="YARN clusters file (see docs/yarn.md)."),
     cluster: str | None = typer.Option(None, "--cluster", help="Which cluster of the plan / configuration."),
     dynamic_resources_out: Path | None = typer.Option(
@@ -108,7 +124,7 @@ def sync(
 ) -> None:
     """Make the RM enforce PLAN for one cluster; exit 1 when any write failed or was not read back."""
     the_plan = load(Plan, plan)
-    target = _cluster(the_plan, rm or [], user, config, cluster)
+    target = _cluster(the_plan, rm or [], user, auth, config, cluster)
     report = asyncio.run(_sync(target, the_plan, dry_run))
     if report.dynamic_resources_xml and dynamic_resources_out is not None:
         dynamic_resources_out.write_text(report.dynamic_resources_xml, encoding="utf-8")
@@ -121,18 +137,22 @@ def sync(
 
 
 def _cluster(
-    plan: Plan, rm: list[str], user: str | None, config: Path | None, name: str | None
+    plan: Plan, rm: list[str], user: str | None, auth: AuthKind | None, config: Path | None, name: str | None
 ) -> YarnCluster:
     overrides: dict[str, Any] = {}
     if rm:
         overrides["rm_urls"] = rm
     if user:
         overrides["user"] = user
+    if auth is not None:
+        overrides["auth"] = {"kind": auth.value}
     if config is not None:
         clusters = load_config(config)
         if name is None and len(clusters.clusters) > 1:
             raise InputError("--cluster", "the configuration has several clusters: name one")
         chosen = clusters.cluster(name) if name else clusters.clusters[0]
+        if auth is not None and chosen.auth.kind == auth.value:
+            del overrides["auth"]  # keep the configured principal, service and host
         return parse(YarnCluster, {**chosen.model_dump(), **overrides}, "--rm")
     if not rm:
         raise InputError("--rm", "give the RM address(es), or --config")
@@ -178,6 +198,17 @@ def _print_report(report: SyncReport, xml_path: Path | None) -> None:
     if report.queues.drift and not report.dry_run:
         console.print(
             f"queues: {'applied and read back' if report.queues.applied else 'NOT applied'}", highlight=False
+        )
+    for path, am in report.queues.am_labels.items():
+        key = f"{CS}{path}.{DEFAULT_LABEL}"
+        if key in report.queues.drift:
+            state = "would set" if report.dry_run else "set, read back" if report.queues.applied else "NOT set"
+        else:
+            state = "NOT confirmed" if report.queues.error else "already set"
+        console.print(
+            f"AM label {path}: {am.partition} ({DEFAULT_LABEL}, {state}; {am.reason})",
+            highlight=False,
+            markup=False,
         )
     for problem in (report.labels.error, report.queues.error):
         if problem:

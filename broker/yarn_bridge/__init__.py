@@ -4,7 +4,7 @@ back.
 Modules, by the noun they hold:
 
 - ``config``: the clusters (RM addresses, caller, team-to-queue and node-id mappings), loaded from YAML;
-- ``auth``: simple (``user.name``) and pluggable header (SPNEGO) authentication;
+- ``auth``: simple (``user.name``), SPNEGO (HTTP Negotiate with session cookies) and header authentication;
 - ``client``: the RM client with active-RM discovery, standby redirects, retries and typed errors;
   ``pipeline``: its pipelined HTTP/1.1 path for batches of node pushes;
 - ``wire``: reading the RM's JSON in every Jersey style;
@@ -13,11 +13,12 @@ Modules, by the noun they hold:
 - ``nodes``: node capacity push with read-back verification, shrinks first as their own batch
   (``push_shrinks``); ``dynamic_resources``: the fallback for older RMs;
 - ``labels``: node classes as partitions; ``queues``: team quotas as queue capacities through scheduler-conf;
+  ``am_placement``: the stable partition each team's AMs go to (the queues' default label);
 - ``demand``: pending and running demand per team; ``view``: what the bridge last read from an RM, and
   when; ``sync``: one cluster's compare-repair-report and the loop.
 """
 
-from broker.yarn_bridge.auth import Auth, HeaderAuth, SimpleAuth
+from broker.yarn_bridge.auth import Auth, HeaderAuth, SimpleAuth, SpnegoAuth
 from broker.yarn_bridge.client import RMClient
 from broker.yarn_bridge.config import NodeResourceMethod, YarnCluster, YarnConfig, load_config
 from broker.yarn_bridge.demand import YarnDemand, read_demand
@@ -44,6 +45,7 @@ __all__ = [
     "QueueReport",
     "RMClient",
     "SimpleAuth",
+    "SpnegoAuth",
     "SyncReport",
     "WriteRequest",
     "YarnCluster",

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping, Sequence
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -41,7 +42,7 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 
 from broker.errors import PeerError, PermanentPeerError, TemporaryPeerError
-from broker.yarn_bridge.auth import Auth, SimpleAuth
+from broker.yarn_bridge.auth import Auth, SpnegoAuth, auth_for, negotiate_challenge
 from broker.yarn_bridge.config import YarnCluster
 from broker.yarn_bridge.pipeline import Answer, NoAnswer, Post, post_pipelined
 
@@ -61,7 +62,7 @@ class RMClient:
     ) -> None:
         self.cluster = cluster
         self.peer = f"yarn-rm {cluster.name}"
-        self._auth = auth or SimpleAuth(cluster.user)
+        self._auth = auth or auth_for(cluster)
         self._active: str | None = None
         self._discovery = asyncio.Lock()
         limits = httpx.Limits(
@@ -73,6 +74,8 @@ class RMClient:
             transport=transport,
             follow_redirects=False,
             headers={"Accept": "application/json"},
+            auth=self._auth if isinstance(self._auth, httpx.Auth) else None,
+            cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),  # keeps none; see ``auth``
         )
 
     async def __aenter__(self) -> RMClient:
@@ -103,7 +106,8 @@ class RMClient:
     async def _ha_state(self, url: str) -> str:
         try:
             response = await self._http.get(f"{url}{API}/info")
-            response.raise_for_status()
+            if response.status_code >= 400:
+                return f"unusable: {self._message(response)}"
             info = response.json().get("clusterInfo") or {}
             return str(info.get("haState", "UNKNOWN"))
         except (httpx.HTTPError, ValueError, AttributeError) as exc:
@@ -167,17 +171,20 @@ class RMClient:
             return []
         query = dict(self._auth.params())
         target = f"?{urlencode(query)}" if query else ""
-        headers = {
-            "Accept": "application/json",
-            "Content-Type": "application/json",
-            **self._auth.headers(),
-        }
         try:
             base = self._active or await self._discover()
+            if isinstance(self._auth, SpnegoAuth) and not self._auth.has_session(base):
+                await self._retrying("GET", "/info", query, None, True)  # negotiate once, not per write
+                base = self._active or base
         except TemporaryPeerError as exc:
             answers: list[Answer | NoAnswer] = [NoAnswer(exc.message)] * len(writes)
             base = "(no active RM)"
         else:
+            headers = {
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+                **self._auth.headers(base),
+            }
             connections = min(self.cluster.connections, self.cluster.concurrency)
             answers = await post_pipelined(
                 base,
@@ -202,6 +209,8 @@ class RMClient:
                 else:
                     self._active = None
                     again.append((i, self._temporary(f"{base} is standby and knows no active RM")))
+            elif answer.status == 401 and isinstance(self._auth, SpnegoAuth):
+                again.append((i, None))  # the session ended: the httpx path negotiates a new one
             else:
                 response = httpx.Response(
                     answer.status,
@@ -257,7 +266,7 @@ class RMClient:
 
     async def _send(self, method: str, path: str, query: Mapping[str, str], body: Any) -> httpx.Response:
         base = self._active or await self._discover()
-        headers = dict(self._auth.headers())
+        headers = dict(self._auth.headers(base))
         url = f"{base}{API}{path}"
         url_params: Mapping[str, str] | None = query
         for _hop in range(2):
@@ -288,11 +297,19 @@ class RMClient:
     def _temporary(self, message: str) -> TemporaryPeerError:
         return TemporaryPeerError(self.peer, message, self.cluster.backoff_s)
 
+    def _message(self, response: httpx.Response) -> str:
+        """Status and the RM's reason; for a 401 asking for Negotiate under simple auth, what to configure."""
+        message = f"{response.status_code} {_rm_message(response)}"
+        asks_spnego = negotiate_challenge(response.headers.get_list("www-authenticate")) is not None
+        if response.status_code == 401 and asks_spnego and not isinstance(self._auth, SpnegoAuth):
+            message += " (the RM asks for SPNEGO: configure auth {kind: spnego} or --auth spnego)"
+        return message
+
     def _check(self, method: str, path: str, response: httpx.Response) -> httpx.Response:
         status = response.status_code
         if status < 400:
             return response
-        message = f"{status} {_rm_message(response)}"
+        message = self._message(response)
         if status in _TEMPORARY_STATUSES:
             raise TemporaryPeerError(self.peer, message, self.cluster.backoff_s)  # request() names the call
         raise PermanentPeerError(self.peer, f"{method} {path}: {message}", status)

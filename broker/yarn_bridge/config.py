@@ -7,8 +7,10 @@ team-to-queue mapping and node-id mapping. The file is YAML (or JSON)::
       - name: yarn-idc-a            # must equal NodePlan.cluster for the nodes this RM manages
         site: idc-a
         rm_urls: [http://rm1.idc-a:8088, http://rm2.idc-a:8088]
-        user: yarn                  # sent as ?user.name= (simple auth); must be an RM admin for queue/label
-        writes team_queues:                # used for teams whose plan binding names no queue on this cluster
+        user: yarn                  # sent as ?user.name= (simple auth); must be an RM admin for queue/label writes
+        auth: {kind: spnego}        # optional: SPNEGO (Kerberos) instead of user.name; see ``auth``
+        am_placement: queue-default # or off; see ``am_placement``
+        team_queues:                # used for teams whose plan binding names no queue on this cluster
           search: [root.offline.search]
         node_ids:                   # Kubernetes node -> YARN NodeId, where the host name does not say it
           k8s-node-17: nm-17.idc-a:45454
@@ -22,7 +24,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -55,6 +57,48 @@ class NodeResourceMethod(StrEnum):
     """Write ``dynamic-resources.xml`` and run ``yarn rmadmin -refreshNodesResources`` (older RMs)."""
 
 
+class AmPlacement(StrEnum):
+    """Whether the bridge points each team's AMs at a stable partition (``am_placement``)."""
+
+    QUEUE_DEFAULT = "queue-default"
+    """Set the team queues' ``default-node-label-expression`` to the team's stable partition."""
+    OFF = "off"
+    """Leave ``default-node-label-expression`` alone; jobs name their AM partition themselves."""
+
+
+class SimpleAuthConfig(BaseModel):
+    """Pseudo authentication: the cluster's ``user`` goes out as ``?user.name=``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["simple"] = "simple"
+
+
+class SpnegoAuthConfig(BaseModel):
+    """HTTP Negotiate (RFC 4559) with the caller's Kerberos credentials (``kinit`` or ``KRB5_CLIENT_KTNAME``).
+
+    No secret is configured here: the credentials come from the process's environment.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["spnego"]
+    principal: str | None = Field(
+        None,
+        pattern=r"^[^\s:]{1,256}$",
+        description="Whose credentials to use (user@REALM); default: the default principal of the cache.",
+    )
+    service: str = Field("HTTP", pattern=r"^[A-Za-z0-9._-]{1,64}$", description="The RM's SPN service.")
+    hostname_override: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$",
+        description="The host of the RM's SPN (HTTP/<host>), when it differs from the host in rm_urls.",
+    )
+
+
+AuthConfig = Annotated[SimpleAuthConfig | SpnegoAuthConfig, Field(discriminator="kind")]
+
+
 class YarnCluster(BaseModel):
     """One YARN cluster and how to reach and map it."""
 
@@ -64,6 +108,8 @@ class YarnCluster(BaseModel):
     site: str = Field("", description="The site the cluster runs at; selects TeamPlan.placed_by_site.")
     rm_urls: tuple[RMUrl, ...] = Field(min_length=1, max_length=8)
     user: str = Field("yarn", pattern=r"^[A-Za-z0-9._@-]{1,128}$")
+    auth: AuthConfig = SimpleAuthConfig()
+    am_placement: AmPlacement = AmPlacement.QUEUE_DEFAULT
     team_queues: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     node_ids: dict[str, str] = Field(default_factory=dict, max_length=200_000)
     node_resource_method: NodeResourceMethod = NodeResourceMethod.REST
@@ -157,7 +203,11 @@ def load_config(path: Path) -> YarnConfig:
 
 __all__ = [
     "NODE_ID_PATTERN",
+    "AmPlacement",
+    "AuthConfig",
     "NodeResourceMethod",
+    "SimpleAuthConfig",
+    "SpnegoAuthConfig",
     "YarnCluster",
     "YarnConfig",
     "check_queue_paths",

@@ -14,7 +14,11 @@ configuration's ``team_queues``), each of its queues gets, in absolute resources
   the same parent (weighted by their memory guarantee; integer percents summing to exactly 100, largest
   remainder first), ``accessible-node-labels.p.maximum-capacity`` is 100; root gets
   ``accessible-node-labels.p.capacity=100``. A deeper parent must already give its children access to the
-  partitions (an operator sets that once).
+  partitions (an operator sets that once);
+- ``default-node-label-expression``: the stable partition chosen for the team's AMs (``am_placement``), when
+  the cluster's ``am_placement`` is ``queue-default``. The RM refuses (400) a default label the queue cannot
+  access or the cluster does not have; both hold here because the partitions exist before queues are synced
+  and the queue is given access to every partition in the same change.
 
 The change goes out in one ``sched-conf`` body, in the ``{"entry": [{"key", "value"}]}`` form (a plain object
 is accepted by the RM and silently ignored): ``POST /scheduler-conf/validate`` first; a 400 leaves the RM as
@@ -34,6 +38,7 @@ from pydantic import BaseModel, ConfigDict
 from broker.errors import PeerError
 from broker.model import Plan, Resources, total
 from broker.model.resources import ZERO
+from broker.yarn_bridge.am_placement import AmLabel
 from broker.yarn_bridge.client import RMClient
 from broker.yarn_bridge.config import YarnCluster, check_queue_paths
 from broker.yarn_bridge.requests import WriteRequest
@@ -41,6 +46,8 @@ from broker.yarn_bridge.resource import YarnResource
 from broker.yarn_bridge.wire import conf_of
 
 CS = "yarn.scheduler.capacity."
+DEFAULT_LABEL = "default-node-label-expression"
+"""The queue parameter that places the queue's AMs (and its other unlabelled containers), see ``am_placement``."""
 _ABSOLUTE = re.compile(r"^\[([^\]]*)\]$")
 
 
@@ -57,6 +64,8 @@ class QueueReport(BaseModel):
     not_applied: dict[str, tuple[str, str]] = {}
     """key -> (wanted, read back) after a 200."""
     error: str = ""
+    am_labels: dict[str, AmLabel] = {}
+    """Queue path -> the partition its ``default-node-label-expression`` places AMs on, and why."""
 
 
 def team_queues(plan: Plan, cluster: YarnCluster) -> dict[str, tuple[str, ...]]:
@@ -70,12 +79,19 @@ def team_queues(plan: Plan, cluster: YarnCluster) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def desired_params(plan: Plan, cluster: YarnCluster, partitions: Sequence[str]) -> dict[str, dict[str, str]]:
-    """Queue path -> parameter -> value, for every queue the plan governs on ``cluster`` (see module doc)."""
+def desired_params(
+    plan: Plan,
+    cluster: YarnCluster,
+    partitions: Sequence[str],
+    am_labels: Mapping[str, AmLabel] | None = None,
+) -> dict[str, dict[str, str]]:
+    """Queue path -> parameter -> value, for every queue the plan governs on ``cluster`` (see module doc);
+    ``am_labels``: team -> its AMs' partition, one of ``partitions``."""
     queues = team_queues(plan, cluster)
     cluster_total = total([n.yarn for n in plan.nodes if n.cluster == cluster.name])
     out: dict[str, dict[str, str]] = {}
     guarantees: dict[str, YarnResource] = {}
+    owner: dict[str, str] = {}
     for team in plan.teams:
         paths = queues.get(team.team)
         if not paths:
@@ -87,6 +103,7 @@ def desired_params(plan: Plan, cluster: YarnCluster, partitions: Sequence[str]) 
             paths, _split(guarantee, len(paths)), _split(cap, len(paths)), strict=True
         ):
             guarantees[path] = low
+            owner[path] = team.team
             out[path] = {"capacity": low.as_absolute(), "maximum-capacity": high.as_absolute()}
     if partitions:
         by_parent: dict[str, list[str]] = defaultdict(list)
@@ -96,6 +113,9 @@ def desired_params(plan: Plan, cluster: YarnCluster, partitions: Sequence[str]) 
             shares = _percent_shares([guarantees[c].memory_mb for c in children])
             for child, share in zip(children, shares, strict=True):
                 out[child]["accessible-node-labels"] = ",".join(partitions)
+                am = (am_labels or {}).get(owner[child])
+                if am is not None:
+                    out[child][DEFAULT_LABEL] = am.partition
                 for p in partitions:
                     out[child][f"accessible-node-labels.{p}.capacity"] = str(share)
                     out[child][f"accessible-node-labels.{p}.maximum-capacity"] = "100"
@@ -236,6 +256,7 @@ def _percent_shares(weights: Sequence[int]) -> list[int]:
 
 
 __all__ = [
+    "DEFAULT_LABEL",
     "QueueReport",
     "apply_queue_change",
     "desired_params",

@@ -30,8 +30,9 @@ from pydantic import BaseModel, ConfigDict
 from broker.errors import PeerError
 from broker.model import Inventory, NodePlan, Plan
 from broker.yarn_bridge import dynamic_resources
+from broker.yarn_bridge.am_placement import AmLabel, am_labels
 from broker.yarn_bridge.client import RMClient
-from broker.yarn_bridge.config import NodeResourceMethod
+from broker.yarn_bridge.config import AmPlacement, NodeResourceMethod
 from broker.yarn_bridge.labels import LabelReport, apply_label_writes, label_writes, partition_of, read_labels
 from broker.yarn_bridge.nodemap import NodeIdMap
 from broker.yarn_bridge.nodes import (
@@ -44,11 +45,13 @@ from broker.yarn_bridge.nodes import (
     write_request,
 )
 from broker.yarn_bridge.queues import (
+    DEFAULT_LABEL,
     QueueReport,
     apply_queue_change,
     desired_params,
     queue_change,
     queue_writes,
+    team_queues,
 )
 from broker.yarn_bridge.queues import read_conf as read_queue_conf
 from broker.yarn_bridge.requests import WriteRequest
@@ -178,7 +181,7 @@ class ClusterBridge:
             self._nodes_seen = _after(seen, report.nodes)
         label_report, label_requests = await self._labels(desired.labels, seen.value, dry_run, read)
         queue_report, queue_requests = await self._queues(
-            plan, sorted(set(desired.labels.values())), dry_run, read
+            plan, mine, sorted(set(desired.labels.values())), dry_run, read
         )
         return report.model_copy(
             update={
@@ -269,12 +272,22 @@ class ClusterBridge:
         return report, writes
 
     async def _queues(
-        self, plan: Plan, partitions: list[str], dry_run: bool, read: list[str]
+        self, plan: Plan, mine: list[NodePlan], partitions: list[str], dry_run: bool, read: list[str]
     ) -> tuple[QueueReport, list[WriteRequest]]:
-        desired = desired_params(plan, self.cluster, partitions)
+        teams_am: dict[str, AmLabel] = {}
+        if self.cluster.am_placement is AmPlacement.QUEUE_DEFAULT:
+            teams_am = am_labels(plan, mine, self.partition)
+        desired = desired_params(plan, self.cluster, partitions, teams_am)
+        placed = {
+            path: teams_am[team]
+            for team, paths in team_queues(plan, self.cluster).items()
+            if team in teams_am
+            for path in paths
+            if DEFAULT_LABEL in desired.get(path, {})
+        }
         seen = self._queues_seen
         if not desired or (not dry_run and seen is not None and seen.value == desired and self._fresh(seen)):
-            return QueueReport(), []
+            return QueueReport(am_labels=placed), []
         at = self._clock()
         try:
             conf = await read_queue_conf(self.client)
@@ -282,6 +295,7 @@ class ClusterBridge:
             return QueueReport(error=f"cannot read the scheduler configuration: {exc.message}"), []
         read.append("queues")
         body, report = queue_change(desired, conf)
+        report = report.model_copy(update={"am_labels": placed})
         if body is not None and not dry_run:
             report = await apply_queue_change(self.client, body, report)
         if not dry_run:

@@ -14,22 +14,29 @@ that a bridge that talks to it correctly talks to a real RM correctly.
   orphan keys (200); validation of sibling sums (100 within 0.05), no mixing of percent / weight / absolute
   among siblings, capacity at most maximum-capacity, absolute children within an absolute parent, add-queue
   needs a capacity, a leaf becomes a parent only when stopped, remove only a stopped queue without apps, root
-  keeps one child, accessible labels must exist, per-label sibling capacities sum to 100. The version starts
-  at 1.
+  keeps one child, accessible labels must exist, per-label sibling capacities sum to 100, a queue's
+  ``default-node-label-expression`` names labels the queue can access (own, inherited, root ``*``) and the
+  cluster has. The version starts at 1.
 - HA: a standby answers ``/info`` with ``haState: STANDBY`` and every other path with a 307 whose ``Location``
   keeps the query string, or, with no active RM known, a 307 with a ``Refresh`` header and no ``Location``.
+- Auth: simple (``user.name``) by default; with ``negotiate`` set, SPNEGO as Hadoop's ``AuthenticationFilter``
+  does it, every token checked by a real ``spnego.server`` acceptor (see ``Negotiate``).
 - Faults on command: answer a status, hang, drop the connection without an answer, or answer and close the
   connection, for matching requests.
 
 Runs in a thread (``RMServer(rm).start()``) for tests, or as a process (``python standin_rm.py --nodes 5000``,
 prints ``PORT <n>``) for the benchmark, where its receipt log is read through ``GET /_standin/log``.
-Standard library only, so that it can run as a plain script.
+Standard library only (``pyspnego`` is imported only when Negotiate is on), so that it can run as a plain script.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import hmac
 import json
+import os
 import re
 import socket
 import threading
@@ -41,6 +48,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 PREFIX = "/ws/v1/cluster"
 CS = "yarn.scheduler.capacity."
+DEFAULT_LABEL = "default-node-label-expression"
 _ABSOLUTE = re.compile(r"^\[(?P<body>[^\]]*)\]$")
 _WEIGHT = re.compile(r"^(?P<w>\d+(\.\d+)?)w$")
 
@@ -109,6 +117,57 @@ class Fault:
 
 
 @dataclass
+class Negotiate:
+    """Require HTTP Negotiate (SPNEGO) as Hadoop's ``AuthenticationFilter`` with the Kerberos handler does.
+
+    - a valid ``hadoop.auth`` cookie (signed by this RM, not expired) authenticates the request;
+    - otherwise no ``Authorization: Negotiate`` header -> 401 with a bare ``WWW-Authenticate: Negotiate``;
+    - a token is stepped through a real ``spnego.server`` acceptor (one per connection, as NTLM's two legs
+      need; Kerberos needs one): not yet established -> 401 with ``WWW-Authenticate: Negotiate <token>``; a
+      token the acceptor rejects -> 403 with the reason; established -> the request is served as the
+      principal's short name (``user.name`` is ignored), with the acceptor's final token in
+      ``WWW-Authenticate`` (mutual authentication) and a new signed ``hadoop.auth`` cookie;
+    - every refusal clears the cookie (``Set-Cookie: hadoop.auth=``).
+
+    The acceptor finds its credentials through ``NTLM_USER_FILE`` (NTLM) or the keytab (Kerberos, with gssapi).
+    """
+
+    hostname: str = "rm.example"
+    service: str = "HTTP"
+    validity_s: float = 3600.0
+    secret: bytes = field(default_factory=lambda: os.urandom(16))
+    negotiations: int = 0
+    """Handshakes completed: how many times a client had to negotiate."""
+    omit_final_token: bool = False
+    """Fault on command: complete a handshake without sending the acceptor's final token, as a server that
+    cannot prove to be the RM would."""
+
+    def cookie(self, principal: str) -> str:
+        user = short_name(principal)
+        expires = int((time.time() + self.validity_s) * 1000)
+        text = f"u={user}&p={principal}&t=kerberos&e={expires}"
+        return f'"{text}&s={self._sign(text)}"'
+
+    def user_of(self, cookie: str) -> str | None:
+        """The user of a valid cookie; ``None`` when unsigned, forged or expired."""
+        text, _, signature = cookie.strip('"').rpartition("&s=")
+        if not text or not hmac.compare_digest(signature, self._sign(text)):
+            return None
+        fields = dict(part.partition("=")[::2] for part in text.split("&"))
+        if int(fields.get("e", "0")) < time.time() * 1000:
+            return None
+        return fields.get("u") or None
+
+    def _sign(self, text: str) -> str:
+        return base64.b64encode(hmac.new(self.secret, text.encode(), hashlib.sha256).digest()).decode()
+
+
+def short_name(principal: str) -> str:
+    """``alice@REALM`` or ``DOMAIN\\alice`` -> ``alice`` (Hadoop's default auth_to_local rule)."""
+    return principal.rsplit("\\", 1)[-1].split("@", 1)[0]
+
+
+@dataclass
 class Received:
     """One request as received: for asserting what the bridge sent, and when."""
 
@@ -135,6 +194,8 @@ class StandinRM:
     apps: list[dict[str, Any]] = field(default_factory=list)
     old_jersey: bool = False
     faults: list[Fault] = field(default_factory=list)
+    negotiate: Negotiate | None = None
+    """When set, every ``/ws/v1/cluster`` request must authenticate with SPNEGO (see ``Negotiate``)."""
     received: list[Received] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -533,12 +594,52 @@ def validate_conf(conf: dict[str, str], cluster_labels: set[str]) -> None:
                     f"Illegal capacity sum of {sum(given)} for children of queue {parent} for label={label}",
                 )
     for key, value in conf.items():
+        queue = key[len(CS) : -len(DEFAULT_LABEL) - 1]
+        if key.endswith(f".{DEFAULT_LABEL}") and _exists(conf, queue):  # orphan keys are not checked
+            _check_default_label(conf, queue, value, cluster_labels)
         if key.endswith(".accessible-node-labels"):
             for label in (v.strip() for v in value.split(",")):
                 if label not in ("", "*") and label not in cluster_labels:
                     raise RMError(
                         400, "IOException", f"NodeLabelManager doesn't include label = {label}, please check."
                     )
+
+
+def _check_default_label(conf: dict[str, str], queue: str, expression: str, cluster_labels: set[str]) -> None:
+    """A queue's default label expression: every label in it must be accessible to the queue (its own
+    ``accessible-node-labels``, else its parent's, root's defaulting to ``*``) and known to the cluster, as
+    the queue's reinitialisation checks (``SchedulerUtils.checkQueueLabelExpression``)."""
+    accessible = _accessible(conf, queue)
+    for label in (part.strip() for part in expression.split("&&")):
+        if not label:
+            continue
+        if label not in accessible and "*" not in accessible:
+            raise RMError(
+                400,
+                "IOException",
+                f"Invalid default label expression of  queue={queue} doesn't have permission to access all "
+                f"labels in default label expression. labelExpression of resource request={expression}. "
+                f"Queue labels={','.join(sorted(accessible))}",
+            )
+        if label not in cluster_labels:
+            raise RMError(
+                400, "IOException", f"NodeLabelManager doesn't include label = {label}, please check."
+            )
+
+
+def _exists(conf: dict[str, str], queue: str) -> bool:
+    if queue == "root":
+        return True
+    parent, _, leaf = queue.rpartition(".")
+    return bool(parent) and leaf in _children(conf, parent) and _exists(conf, parent)
+
+
+def _accessible(conf: dict[str, str], queue: str) -> set[str]:
+    """The labels a queue may use: its own ``accessible-node-labels``, else inherited (root: ``*``)."""
+    own = conf.get(f"{CS}{queue}.accessible-node-labels")
+    if own is not None:
+        return {label.strip() for label in own.split(",") if label.strip()}
+    return {"*"} if "." not in queue else _accessible(conf, queue.rsplit(".", 1)[0])
 
 
 def _check_max(conf: dict[str, str], queue: str, capacity: str) -> None:
@@ -677,13 +778,22 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault is not None and fault.kind == "hang":
             time.sleep(fault.seconds)
+        headers_in = {k.lower(): v for k, v in self.headers.items()}
+        auth_headers: dict[str, str] = {}
         if fault is not None and fault.kind == "status":
             status, headers, payload = fault.status, {"Content-Type": "text/plain"}, b"injected failure"
+        elif rm.negotiate is not None and split.path.startswith(PREFIX):
+            user, auth_headers, refusal = self._authenticate(rm.negotiate, headers_in)
+            if refusal is not None:
+                status, headers, payload = refusal
+            else:
+                caller = {**query, "user.name": [user]}  # the filter makes the principal the caller
+                status, headers, payload = rm.handle(self.command, split.path, caller, headers_in, body)
         else:
-            headers_in = {k.lower(): v for k, v in self.headers.items()}
             status, headers, payload = rm.handle(
                 self.command, split.path, parse_qs(split.query), headers_in, body
             )
+        headers = {**headers, **auth_headers}
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
@@ -692,6 +802,40 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+
+    def _authenticate(
+        self, negotiate: Negotiate, headers_in: dict[str, str]
+    ) -> tuple[str, dict[str, str], tuple[int, dict[str, str], bytes] | None]:
+        """(user, headers to add, refusal): Hadoop's AuthenticationFilter with the Kerberos handler."""
+        clear = {"Set-Cookie": "hadoop.auth=; Path=/; HttpOnly"}
+        for part in headers_in.get("cookie", "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == "hadoop.auth" and (user := negotiate.user_of(value)) is not None:
+                return user, {}, None
+        scheme, _, data = headers_in.get("authorization", "").partition(" ")
+        if scheme.lower() != "negotiate":
+            return "", {}, (401, {**clear, "WWW-Authenticate": "Negotiate"}, b"Authentication required")
+        import spnego  # only here: the stand-in runs without pyspnego when Negotiate is off
+        from spnego.exceptions import SpnegoError
+
+        acceptor = getattr(self, "_acceptor", None)
+        if acceptor is None or acceptor.complete:
+            acceptor = self._acceptor = spnego.server(
+                hostname=negotiate.hostname, service=negotiate.service, protocol="negotiate"
+            )
+        try:
+            out = acceptor.step(base64.b64decode(data.strip(), validate=True))
+        except (SpnegoError, ValueError) as exc:
+            self._acceptor = None
+            return "", {}, (403, {**clear, "Content-Type": "text/plain"}, f"GSSException: {exc}".encode())
+        challenge = "Negotiate" + (f" {base64.b64encode(out).decode()}" if out else "")
+        if not acceptor.complete:
+            return "", {}, (401, {**clear, "WWW-Authenticate": challenge}, b"")
+        negotiate.negotiations += 1
+        principal = str(acceptor.client_principal)
+        cookie = f"hadoop.auth={negotiate.cookie(principal)}; Path=/; HttpOnly"
+        final = "Negotiate" if negotiate.omit_final_token else challenge
+        return short_name(principal), {"WWW-Authenticate": final, "Set-Cookie": cookie}, None
 
     do_GET = do_POST = do_PUT = do_DELETE = _serve
 

@@ -105,7 +105,7 @@ def test_a_header_with_a_line_break_is_refused_before_sending(server: RMServer, 
     from broker.yarn_bridge import HeaderAuth
 
     async def go() -> None:
-        auth = HeaderAuth(lambda: {"Authorization": "Negotiate x\r\nX-Injected: 1"})
+        auth = HeaderAuth(lambda: {"Authorization": "Bearer x\r\nX-Injected: 1"})
         async with RMClient(cluster(server.url), auth=auth) as client:
             client._active = server.url
             await client.post_batch(writes(0))

@@ -27,6 +27,7 @@ PUBLIC = {
     "QueueReport",
     "RMClient",
     "SimpleAuth",
+    "SpnegoAuth",
     "SyncReport",
     "WriteRequest",
     "YarnCluster",
