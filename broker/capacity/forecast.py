@@ -42,8 +42,8 @@ class ForecastConfig:
     horizon_s: float = 1800.0
     recent_s: float = 900.0
     level_s: float = 1800.0
-    floor_fraction: float = 0.03
-    spike_factor: float = 0.5
+    floor_fraction: float = 0.025
+    spike_factor: float = 0.4
     spike_quantile: float = 0.95
     stale_after_s: float = 60.0
     cpu_per_gib: float = 0.5

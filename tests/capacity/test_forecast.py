@@ -79,9 +79,11 @@ def steady(cpu_milli: int, memory_mib: int, until_s: float, every_s: float = 10.
 
 def test_a_node_with_fresh_flat_usage_lends_threshold_minus_usage_minus_floor() -> None:
     history = steady(2000, 2048, until_s=HOUR)
-    lent = Forecast().estimate(one_node(10_000, 10_240), history, now_s=HOUR - 10)
-    assert lent.cpu_milli.tolist() == [math.floor(10_000 * 0.85 - 2000 - 0.03 * 10_000)]
-    assert lent.memory_mib.tolist() == [math.floor(10_240 * 0.90 - 2048 - 0.03 * 10_240)]
+    estimator = Forecast()
+    floor = estimator.config.floor_fraction
+    lent = estimator.estimate(one_node(10_000, 10_240), history, now_s=HOUR - 10)
+    assert lent.cpu_milli.tolist() == [math.floor(10_000 * 0.85 - 2000 - floor * 10_000)]
+    assert lent.memory_mib.tolist() == [math.floor(10_240 * 0.90 - 2048 - floor * 10_240)]
 
 
 def test_metrics_older_than_stale_after_lend_exactly_nothing() -> None:

@@ -20,13 +20,17 @@ What it models, as kube-apiserver does it:
 
 Query parameters outside this model (``limit``, ``labelSelector``, ...) get a 400 naming them, so that a test
 never passes against behaviour the stand-in does not have. Server-side apply is not modelled.
+
+The other APIs a broker talks to are served by the same app, each in its own module, sharing the server's
+resourceVersion counter (etcd's revision) and lock: ``leases`` (``coordination.k8s.io/v1``),
+``custom_resources`` (a CRD's objects and their ``status`` subresource, built from the CRD manifest) and
+``metrics_api`` (``metrics.k8s.io/v1beta1``, as metrics-server serves it through the aggregator).
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -39,125 +43,25 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-JSON_PATCH = "application/json-patch+json"
-MERGE_PATCH = "application/merge-patch+json"
-STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+from .custom_resources import CustomResources
+from .leases import Leases
+from .metrics_api import MetricsApi
+from .wire import (
+    JSON_PATCH,
+    MERGE_PATCH,
+    STRATEGIC_MERGE_PATCH,
+    ApiError,
+    answer,
+    apply_json_patch,
+    apply_merge_patch,
+    canonical_quantity,
+    content_type,
+    error,
+    refuse_unknown_params,
+    status,
+)
+
 _LIST_PARAMS = frozenset({"watch", "resourceVersion", "timeoutSeconds"})
-_QUANTITY = re.compile(r"^([0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
-_DECIMAL = {"": 0, "k": 1, "M": 2, "G": 3, "T": 4, "P": 5, "E": 6}
-_BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
-
-
-class ApiError(Exception):
-    """An answer with a ``Status`` body."""
-
-    def __init__(self, code: int, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.reason, self.message = code, reason, message
-
-
-def status(code: int, reason: str, message: str) -> dict[str, Any]:
-    return {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code,
-    }
-
-
-def canonical_quantity(value: str, extended: bool) -> str:
-    """``value`` as the API server stores it, or ``ApiError`` 422 if it is not a quantity (whole for an
-    extended resource). Only integer mantissas are modelled."""
-    match = _QUANTITY.match(value)
-    if match is None:
-        raise ApiError(422, "Invalid", f"quantities must match the regular expression: {value!r}")
-    number, suffix = int(match.group(1)), match.group(2) or ""
-    if suffix == "m":
-        if number % 1000:
-            if extended:
-                raise ApiError(422, "Invalid", f"{value}: must be an integer")
-            return value
-        number, suffix = number // 1000, ""
-    if suffix in _BINARY:
-        amount = number * 1024 ** _BINARY[suffix]
-        if amount == 0:
-            return "0"
-        binary = [p for p in range(1, len(_BINARY) + 1) if amount % 1024**p == 0]
-        return f"{amount // 1024 ** binary[-1]}{list(_BINARY)[binary[-1] - 1]}" if binary else str(amount)
-    amount = number * 1000 ** _DECIMAL[suffix]
-    if amount == 0:
-        return "0"
-    power = max(p for p in range(len(_DECIMAL)) if amount % 1000**p == 0)
-    return f"{amount // 1000**power}{list(_DECIMAL)[power]}"
-
-
-def _tokens(path: str) -> list[str]:
-    if not path.startswith("/"):
-        raise ApiError(400, "BadRequest", f"invalid JSON pointer {path!r}")
-    return [t.replace("~1", "/").replace("~0", "~") for t in path[1:].split("/")]
-
-
-def _parent(doc: Any, path: str) -> tuple[Any, str]:
-    tokens = _tokens(path)
-    target = doc
-    for token in tokens[:-1]:
-        if isinstance(target, dict) and token in target:
-            target = target[token]
-        elif isinstance(target, list) and token.isdigit() and int(token) < len(target):
-            target = target[int(token)]
-        else:
-            raise ApiError(422, "Invalid", f"jsonpatch: doc is missing path: {path}")
-    return target, tokens[-1]
-
-
-def apply_json_patch(doc: Any, ops: Any) -> Any:
-    """RFC 6902 (add, remove, replace, test) on a copy of ``doc``."""
-    if not isinstance(ops, list) or not all(
-        isinstance(op, dict) and isinstance(op.get("path"), str) for op in ops
-    ):
-        raise ApiError(400, "BadRequest", "unable to decode patch: expected a list of operations with a path")
-    out = copy.deepcopy(doc)
-    for op in ops:
-        kind, path = op.get("op"), op["path"]
-        if kind not in {"add", "remove", "replace", "test"}:
-            raise ApiError(400, "BadRequest", f"unsupported or unknown JSON patch operation {kind!r}")
-        if kind in {"add", "replace", "test"} and "value" not in op:
-            raise ApiError(400, "BadRequest", f"{kind} operation needs a value")
-        parent, key = _parent(out, path)
-        if not isinstance(parent, dict):
-            raise ApiError(422, "Invalid", f"jsonpatch: only object members are modelled: {path}")
-        present = key in parent
-        if kind == "add":
-            parent[key] = op["value"]
-        elif not present:
-            raise ApiError(
-                422, "Invalid", f"jsonpatch {kind} operation does not apply: doc is missing key: {path}"
-            )
-        elif kind == "remove":
-            del parent[key]
-        elif kind == "replace":
-            parent[key] = op["value"]
-        elif parent[key] != op["value"]:
-            raise ApiError(422, "Invalid", f"testing value {path} failed")
-    return out
-
-
-def apply_merge_patch(doc: Any, patch: Any, strategic: bool) -> Any:
-    """RFC 7386 merge; a strategic merge patch is the same for maps, and lists are not modelled."""
-    if not isinstance(patch, dict):
-        return patch
-    if strategic and any(isinstance(v, list) for v in patch.values()):
-        raise ApiError(400, "BadRequest", "strategic merge of lists is not modelled by the stand-in")
-    out = copy.deepcopy(doc) if isinstance(doc, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = apply_merge_patch(out.get(key), value, strategic)
-    return out
 
 
 @dataclass(frozen=True)
@@ -172,7 +76,8 @@ class StandInApiServer:
     """The objects, their history and the HTTP app serving them. Test code changes objects through
     ``put``/``delete``/``restart`` from its own thread; requests are served on uvicorn's."""
 
-    def __init__(self) -> None:
+    def __init__(self, crd: dict[str, Any] | None = None) -> None:
+        """``crd``: a CustomResourceDefinition manifest whose objects the server also serves."""
         self._lock = threading.RLock()  # ``restart`` changes objects through ``put``/``delete`` while held
         self._version = 100
         self._oldest = 100  # the history holds every event after this version
@@ -180,14 +85,25 @@ class StandInApiServer:
         self._history: list[_Event] = []
         self._generation = 0
         self.patches: list[tuple[str, str, Any]] = []
-        self.app = Starlette(
-            routes=[
-                Route("/api/v1/nodes", self._collection("nodes"), methods=["GET"]),
-                Route("/api/v1/pods", self._collection("pods"), methods=["GET"]),
-                Route("/api/v1/nodes/{name}", self._get_node, methods=["GET"]),
-                Route("/api/v1/nodes/{name}/status", self._patch_node_status, methods=["PATCH"]),
-            ]
-        )
+        self.leases = Leases(self._lock, self.next_version)
+        self.metrics = MetricsApi()
+        self.custom = CustomResources(crd, self._lock, self.next_version) if crd is not None else None
+        routes = [
+            Route("/api/v1/nodes", self._collection("nodes"), methods=["GET"]),
+            Route("/api/v1/pods", self._collection("pods"), methods=["GET"]),
+            Route("/api/v1/nodes/{name}", self._get_node, methods=["GET"]),
+            Route("/api/v1/nodes/{name}/status", self._patch_node_status, methods=["PATCH"]),
+            *self.leases.routes(),
+            *self.metrics.routes(),
+            *(self.custom.routes() if self.custom is not None else []),
+        ]
+        self.app = Starlette(routes=routes)
+
+    def next_version(self) -> int:
+        """The next resourceVersion: one counter for every kind of object, as etcd's revision is."""
+        with self._lock:
+            self._version += 1
+            return self._version
 
     # --- test-side changes ------------------------------------------------------------------------------
 
@@ -231,23 +147,15 @@ class StandInApiServer:
 
     # --- HTTP -------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _answer(body: Any, code: int = 200) -> Response:
-        return Response(orjson.dumps(body), code, media_type="application/json")
-
-    def _error(self, exc: ApiError) -> Response:
-        return self._answer(status(exc.code, exc.reason, exc.message), exc.code)
-
     def _collection(self, collection: str) -> Callable[[Request], Any]:
         kind = {"nodes": "Node", "pods": "Pod"}[collection]
 
         async def endpoint(request: Request) -> Response:
             params = request.query_params
-            unknown = set(params) - _LIST_PARAMS
-            if unknown:
-                return self._error(
-                    ApiError(400, "BadRequest", f"not modelled by the stand-in: {sorted(unknown)}")
-                )
+            try:
+                refuse_unknown_params(request, _LIST_PARAMS)
+            except ApiError as exc:
+                return error(exc)
             if params.get("watch") in {"true", "1"}:
                 return self._watch(
                     collection,
@@ -258,7 +166,7 @@ class StandInApiServer:
             with self._lock:
                 items = [copy.deepcopy(o) for o in self._objects[collection].values()]
                 version = self._version
-            return self._answer(
+            return answer(
                 {
                     "kind": f"{kind}List",
                     "apiVersion": "v1",
@@ -311,15 +219,15 @@ class StandInApiServer:
         with self._lock:
             node = self._objects["nodes"].get(name)
         if node is None:
-            return self._error(ApiError(404, "NotFound", f'nodes "{name}" not found'))
-        return self._answer({"kind": "Node", "apiVersion": "v1", **node})
+            return error(ApiError(404, "NotFound", f'nodes "{name}" not found'))
+        return answer({"kind": "Node", "apiVersion": "v1", **node})
 
     async def _patch_node_status(self, request: Request) -> Response:
         name = request.path_params["name"]
-        content_type = request.headers.get("content-type", "").split(";")[0].strip()
+        kind = content_type(request)
         body = await request.body()
         try:
-            if content_type not in {JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH}:
+            if kind not in {JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH}:
                 raise ApiError(
                     415,
                     "UnsupportedMediaType",
@@ -336,15 +244,15 @@ class StandInApiServer:
                     raise ApiError(404, "NotFound", f'nodes "{name}" not found')
                 patched = (
                     apply_json_patch(node, patch)
-                    if content_type == JSON_PATCH
-                    else apply_merge_patch(node, patch, content_type == STRATEGIC_MERGE_PATCH)
+                    if kind == JSON_PATCH
+                    else apply_merge_patch(node, patch, kind == STRATEGIC_MERGE_PATCH)
                 )
                 updated = {**copy.deepcopy(node), "status": self._checked_status(patched.get("status"))}
-                self.patches.append((name, content_type, patch))
+                self.patches.append((name, kind, patch))
                 self._record("nodes", "MODIFIED", name, updated)
-                return self._answer({"kind": "Node", "apiVersion": "v1", **copy.deepcopy(updated)})
+                return answer({"kind": "Node", "apiVersion": "v1", **copy.deepcopy(updated)})
         except ApiError as exc:
-            return self._error(exc)
+            return error(exc)
 
     @staticmethod
     def _checked_status(node_status: Any) -> dict[str, Any]:

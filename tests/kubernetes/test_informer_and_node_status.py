@@ -19,18 +19,11 @@ from broker.model import Resources
 from plugins.kubernetes import Informer, NodeCapacitySink, capacity_patch
 from plugins.kubernetes.node_status import Dimension
 
-from .kube_apiserver import JSON_PATCH, MERGE_PATCH, StandInApiServer, canonical_quantity
-from .live_server import live_server
+from .conftest import node_obj
+from .kube_apiserver import StandInApiServer
+from .wire import JSON_PATCH, MERGE_PATCH, canonical_quantity
 
 CPU, MEMORY = "broker.elastic.io/batch-cpu", "broker.elastic.io/batch-memory"
-
-
-def node_obj(name: str, **capacity: str) -> dict[str, Any]:
-    return {
-        "metadata": {"name": name, "labels": {"disk": "true"}},
-        "spec": {"podCIDR": "10.0.0.0/24"},
-        "status": {"capacity": {"cpu": "32", "memory": "128Gi", **capacity}},
-    }
 
 
 def pod_obj(namespace: str, name: str) -> dict[str, Any]:
@@ -38,28 +31,6 @@ def pod_obj(namespace: str, name: str) -> dict[str, Any]:
         "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}"},
         "spec": {"containers": [{"name": "c", "image": "registry.invalid/app:1"}]},
     }
-
-
-@pytest.fixture
-def server() -> StandInApiServer:
-    stand_in = StandInApiServer()
-    stand_in.put("nodes", node_obj("n1"))
-    stand_in.put("nodes", node_obj("n2"))
-    return stand_in
-
-
-@pytest.fixture
-def url(server: StandInApiServer) -> Iterator[str]:
-    with live_server(server.app) as base:
-        yield base
-
-
-@pytest.fixture
-def core(url: str) -> Iterator[client.CoreV1Api]:
-    configuration = client.Configuration()
-    configuration.host = url
-    with client.ApiClient(configuration) as api:
-        yield client.CoreV1Api(api)
 
 
 @contextlib.contextmanager
