@@ -19,8 +19,10 @@ the nodes whose highest-priority victim has the lowest priority. kube-scheduler 
 by its own rules (fewest PDB violations, lowest priorities, fewest victims, most recently started), which
 completes the "lowest priority, newest first" order.
 
-This mirrors the reclaim rules of ``broker.quota`` over what a preemption request carries; the two should
-share one implementation once ``broker.quota.reclaim`` exists.
+These are the reclaim rules of ``broker.quota.reclaim`` (borrowers only, never below their runtime quota, AMs
+last), applied the other way round: ``plan_reclaim`` *chooses* victims among running containers, while here
+kube-scheduler has already chosen them per node and the extender may only accept or refuse each node's set.
+Sharing one implementation needs a "check these victims" entry point in ``broker.quota`` (open work, issue 6).
 """
 
 from __future__ import annotations
