@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
-import click
 import pytest
 import typer.main
 from typer.testing import CliRunner
@@ -34,12 +35,18 @@ def test_ci_runs_the_readmes_test_command() -> None:
     assert _readme_commands()[1] in ci
 
 
-def _all_commands(command: click.Command, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+def _all_commands(command: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command path under ``command`` (groups have ``commands``; typer may ship its own click)."""
     out = [prefix]
-    if isinstance(command, click.Group):
-        for name, sub in command.commands.items():
-            out.extend(_all_commands(sub, (*prefix, name)))
+    for name, sub in getattr(command, "commands", {}).items():
+        out.extend(_all_commands(sub, (*prefix, name)))
     return out
+
+
+def test_the_command_walk_reaches_every_group() -> None:
+    paths = _all_commands(typer.main.get_command(app))
+    assert {("simulate",), ("capacity", "replay"), ("quota", "apply"), ("yarn", "sync"), ("serve", "extender"),
+            ("bench", "planner"), ("plan",), ("schema",)} <= set(paths)
 
 
 @pytest.mark.parametrize("path", _all_commands(typer.main.get_command(app)), ids=lambda p: " ".join(p) or "broker")
@@ -47,3 +54,18 @@ def test_every_command_has_help(path: tuple[str, ...]) -> None:
     result = CliRunner().invoke(app, [*path, "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage" in result.output
+
+
+@pytest.mark.parametrize("kind", ["inventory", "demand", "plan", "scenario", "quota-policy", "runtime-quota"])
+def test_every_input_document_has_a_json_schema(kind: str) -> None:
+    result = CliRunner().invoke(app, ["schema", kind])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["type"] == "object"
+    assert document.get("properties") or document.get("$defs")
+
+
+def test_an_unknown_schema_kind_is_refused_with_the_choices() -> None:
+    result = CliRunner().invoke(app, ["schema", "nodes"])
+    assert result.exit_code == 2
+    assert "inventory" in result.output

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
+from typing import Any
 
 import typer
-from pydantic import BaseModel
 
 from broker.cli.common import print_json
 from broker.model import Demand, Inventory, Plan
+from broker.quota import policy_schema
+from broker.scheduler import QuotaDocument
+from plugins.sim.scenario import Scenario
 
 
 class SchemaKind(str, Enum):
@@ -18,22 +22,22 @@ class SchemaKind(str, Enum):
     DEMAND = "demand"
     PLAN = "plan"
     SCENARIO = "scenario"
+    QUOTA_POLICY = "quota-policy"
+    RUNTIME_QUOTA = "runtime-quota"
 
 
-def _models() -> dict[SchemaKind, type[BaseModel]]:
-    from plugins.sim.scenario import Scenario
-
-    return {
-        SchemaKind.INVENTORY: Inventory,
-        SchemaKind.DEMAND: Demand,
-        SchemaKind.PLAN: Plan,
-        SchemaKind.SCENARIO: Scenario,
-    }
-
+_SCHEMAS: dict[SchemaKind, Callable[[], dict[str, Any]]] = {
+    SchemaKind.INVENTORY: Inventory.model_json_schema,
+    SchemaKind.DEMAND: Demand.model_json_schema,
+    SchemaKind.PLAN: Plan.model_json_schema,
+    SchemaKind.SCENARIO: Scenario.model_json_schema,
+    SchemaKind.QUOTA_POLICY: policy_schema,
+    SchemaKind.RUNTIME_QUOTA: QuotaDocument.model_json_schema,
+}
 
 _KINDS = ", ".join(kind.value for kind in SchemaKind)
 
 
 def schema(kind: SchemaKind = typer.Argument(..., help=f"Which document: {_KINDS}.")) -> None:
-    """Print the JSON Schema of an input document (inventory, demand, plan, scenario)."""
-    print_json(_models()[kind].model_json_schema())
+    """Print the JSON Schema of an input document (inventory, demand, plan, scenario, quota policy, runtime quota)."""
+    print_json(_SCHEMAS[kind]())
