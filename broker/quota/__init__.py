@@ -30,6 +30,7 @@ from broker.quota.reclaim import (
 )
 from broker.quota.runtime import PPM, GroupQuota, RuntimeQuota, compute_runtime_quota
 from broker.quota.schema import group_schema, policy_schema
+from broker.quota.victims import Refusal, RefusalReason, Victim, VictimCheck, check_victims
 
 __all__ = [
     "API_VERSION",
@@ -47,10 +48,15 @@ __all__ = [
     "QuotaPolicy",
     "ReclaimPlan",
     "ReclaimRequest",
+    "Refusal",
+    "RefusalReason",
     "RunningContainer",
     "RuntimeChange",
     "RuntimeQuota",
+    "Victim",
+    "VictimCheck",
     "Weights",
+    "check_victims",
     "compute_runtime_quota",
     "diff_policies",
     "dry_run",

@@ -14,7 +14,8 @@ they have been over it for ``grace_s`` (until then they are reported as ``deferr
 become evictable). A container is a candidate when it frees a dimension that is still needed *and* in which
 its group borrows. Taking it must not bring its group below its runtime quota in any dimension where the group
 borrows (dimensions where the group is not over are untouched by intent; a container's other resources go with
-it).
+it). This rule lives in ``broker.quota.victims`` (``borrowing_dims``, ``within_borrowed``), which also checks
+victim sets chosen elsewhere (kube-scheduler's, through the extender) with ``check_victims``.
 
 In what order. Preemptible workers first, then preemptible ApplicationMasters / drivers, then non-preemptible
 workers, then non-preemptible AMs; within a tier, lowest priority first, then the most recently started, then
@@ -33,6 +34,7 @@ from enum import StrEnum
 from broker.errors import InputError
 from broker.model import ZERO, Resources
 from broker.quota.runtime import RuntimeQuota
+from broker.quota.victims import borrowed, borrowing_dims, within_borrowed
 
 
 class EvictionReason(StrEnum):
@@ -146,9 +148,9 @@ def plan_reclaim(request: ReclaimRequest) -> ReclaimPlan:
     over: dict[str, list[int]] = {}
     deferred: list[Deferred] = []
     for name, used in request.usage.items():
-        excess = used - runtime.groups[name].runtime
-        if not any(e > 0 and n > 0 for e, n in zip(excess, need, strict=True)):
-            continue
+        excess = borrowed(runtime.groups[name].runtime, used)
+        if not any(need[d] > 0 for d in borrowing_dims(excess)):
+            continue  # not a borrower, or borrowing only what nobody is owed
         since = request.over_since_s.get(name, request.now_s)
         if request.now_s - since < request.grace_s:
             deferred.append(Deferred(group=name, over=excess, evictable_at_s=since + request.grace_s))
@@ -180,9 +182,8 @@ def _select(request: ReclaimRequest, over: dict[str, list[int]],
     Returns the evictions and what they free per dimension.
     """
     groups = request.runtime.groups
-    borrowing = {name: [e > 0 and n > 0 for e, n in zip(excess, need, strict=True)]
-                 for name, excess in over.items()}
-    protected = {name: [d for d, e in enumerate(excess) if e > 0] for name, excess in over.items()}
+    protected = {name: borrowing_dims(excess) for name, excess in over.items()}
+    borrowing = {name: [need[d] > 0 and d in dims for d in range(5)] for name, dims in protected.items()}
     default_tier = {name: 0 if groups[name].preemptible else 2 for name in over}
     positions: list[int] = []
     tiers: list[int] = []
@@ -211,12 +212,12 @@ def _select(request: ReclaimRequest, over: dict[str, list[int]],
         if not _some(left, givable, needed_dims):
             break
         c = containers[position]
-        budget = over[c.group]
+        budget = over[c.group]  # what the group still borrows once the victims already chosen are gone
         r = c.resources
         amounts = (r.cpu_milli, r.memory_mib, r.disk_gib, r.network_mbps, r.gpu)
         if not _helps(amounts, left, budget, needed_dims):
             continue
-        if not _within(amounts, budget, protected[c.group]):
+        if not within_borrowed(amounts, budget, protected[c.group]):
             continue  # it would take the group below its runtime quota where it borrows
         for d in range(5):
             if amounts[d]:
@@ -267,15 +268,6 @@ def _helps(amounts: tuple[int, ...], left: list[int], budget: list[int], dims: l
         if left[d] > 0 and budget[d] > 0 and amounts[d] > 0:
             return True
     return False
-
-
-def _within(amounts: tuple[int, ...], budget: list[int], dims: list[int]) -> bool:
-    """True when taking the container leaves its group at or above its runtime quota where it borrows."""
-    # an explicit loop: called per candidate, it is measurably faster than any() over a generator
-    for d in dims:  # noqa: SIM110
-        if amounts[d] > budget[d]:
-            return False
-    return True
 
 
 def _drop_covered(chosen: list[_Choice], left: list[int], dims: list[int]) -> list[_Choice]:

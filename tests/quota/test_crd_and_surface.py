@@ -28,7 +28,8 @@ def test_the_quota_package_exports_exactly_its_public_surface() -> None:
          "FieldChange", "GroupQuota", "Limits", "QuotaGroup", "QuotaPolicy", "ReclaimPlan", "ReclaimRequest",
          "RunningContainer", "RuntimeChange", "RuntimeQuota", "Weights", "compute_runtime_quota",
          "diff_policies", "dry_run", "group_schema", "plan_reclaim", "policy_schema", "read_demand",
-         "scale_down", "track_over_quota", "water_fill"])
+         "scale_down", "track_over_quota", "water_fill", "Refusal", "RefusalReason", "Victim", "VictimCheck",
+         "check_victims"])
     assert all(hasattr(broker.quota, name) for name in broker.quota.__all__)
 
 

@@ -342,12 +342,14 @@ class Extender:
                 seen = self._victim(victim.uid, victim.pod, tables)
                 if seen is not None:
                     known[victim.uid] = seen
-        borrowed: dict[str, Resources] = {}
+        runtime: dict[str, Resources] = {}
+        usage: dict[str, Resources] = {}
         for name in {seen.team for seen in known.values()}:
             entry = tables.teams.get(name)
             if entry is not None:
-                borrowed[name] = team_usage(entry, self.ledger.charged(name, now)) - entry.quota
-        decision = choose_victims(args.nodes, tables, kind, known, borrowed)
+                runtime[name] = entry.quota
+                usage[name] = team_usage(entry, self.ledger.charged(name, now))
+        decision = choose_victims(args.nodes, tables, kind, known, runtime, usage)
         return ("ok" if decision.kept else "none"), write_preemption_result(decision.kept)
 
     def _victim(self, uid: str, pod: dict[str, object] | None, tables: PlanTables) -> SeenPod | None:
