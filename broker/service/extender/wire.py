@@ -187,38 +187,42 @@ def _int(value: Any, where: str) -> int:
     return value
 
 
-def _meta_victims(value: Any, where: str) -> NodeVictims:
+def _victims(value: Any, where: str, read: Callable[[Any, str], Victim]) -> NodeVictims:
+    """A ``Victims`` / ``MetaVictims`` object: its ``Pods`` read one by one with ``read``."""
     if value is None:
         return NodeVictims((), 0)
     fields = _fields(value, where, ("Pods", "NumPDBViolations"))
     pods = fields.get("Pods") or []
     if not isinstance(pods, list):
         raise InputError(f"{where}.Pods", f"expected a list, got {_kind(pods)}")
-    out = []
-    for i, item in enumerate(pods):
-        uid = _fields(item, f"{where}.Pods[{i}]", ("UID",)).get("UID")
-        if not isinstance(uid, str) or not uid:
-            raise InputError(f"{where}.Pods[{i}].UID", "every victim needs a UID")
-        out.append(Victim(uid, None))
-    return NodeVictims(tuple(out), _int(fields.get("NumPDBViolations"), f"{where}.NumPDBViolations"))
+    out = tuple(read(item, f"{where}.Pods[{i}]") for i, item in enumerate(pods))
+    return NodeVictims(out, _int(fields.get("NumPDBViolations"), f"{where}.NumPDBViolations"))
+
+
+def _meta_victim(item: Any, where: str) -> Victim:
+    """A ``MetaPod``: only its UID."""
+    uid = _fields(item, where, ("UID",)).get("UID")
+    if not isinstance(uid, str) or not uid:
+        raise InputError(f"{where}.UID", "every victim needs a UID")
+    return Victim(uid, None)
+
+
+def _full_victim(item: Any, where: str) -> Victim:
+    """A full victim ``Pod`` (nodeCacheCapable: false), keyed by its ``metadata.uid``."""
+    pod = _pod(item, where)
+    meta = pod.get("metadata")
+    uid = meta.get("uid", "") if isinstance(meta, dict) else ""
+    if not isinstance(uid, str):
+        raise InputError(f"{where}.metadata.uid", f"expected a string, got {_kind(uid)}")
+    return Victim(uid, pod)
+
+
+def _meta_victims(value: Any, where: str) -> NodeVictims:
+    return _victims(value, where, _meta_victim)
 
 
 def _full_victims(value: Any, where: str) -> NodeVictims:
-    if value is None:
-        return NodeVictims((), 0)
-    fields = _fields(value, where, ("Pods", "NumPDBViolations"))
-    pods = fields.get("Pods") or []
-    if not isinstance(pods, list):
-        raise InputError(f"{where}.Pods", f"expected a list, got {_kind(pods)}")
-    out = []
-    for i, item in enumerate(pods):
-        pod = _pod(item, f"{where}.Pods[{i}]")
-        meta = pod.get("metadata")
-        uid = meta.get("uid", "") if isinstance(meta, dict) else ""
-        if not isinstance(uid, str):
-            raise InputError(f"{where}.Pods[{i}].metadata.uid", f"expected a string, got {_kind(uid)}")
-        out.append(Victim(uid, pod))
-    return NodeVictims(tuple(out), _int(fields.get("NumPDBViolations"), f"{where}.NumPDBViolations"))
+    return _victims(value, where, _full_victim)
 
 
 def _victim_map(value: Any, where: str, read: Callable[[Any, str], NodeVictims]) -> dict[str, NodeVictims]:
