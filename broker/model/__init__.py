@@ -17,7 +17,7 @@ from broker.model.plan import (
 )
 from broker.model.quantity import UNLIMITED, Dimension, format_quantity, parse_quantity
 from broker.model.resources import UNBOUNDED, ZERO, Resources, total
-from broker.model.validation import describe, load, parse, read_document
+from broker.model.validation import describe, load, parse, read_document, unique_names
 
 __all__ = [
     "NAME_PATTERN",
@@ -53,4 +53,5 @@ __all__ = [
     "parse_quantity",
     "read_document",
     "total",
+    "unique_names",
 ]

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from broker.errors import InputError
 from broker.model.inventory import NAME_PATTERN
 from broker.model.resources import Resources
+from broker.model.validation import unique_names
 
 
 class Sink(str, Enum):
@@ -74,11 +75,7 @@ class Demand(BaseModel):
 
     @model_validator(mode="after")
     def _unique_names(self) -> Self:
-        seen: set[str] = set()
-        for i, item in enumerate(self.classes):
-            if item.name in seen:
-                raise InputError(f"classes[{i}].name", f"duplicate class name {item.name!r}")
-            seen.add(item.name)
+        unique_names("classes", (item.name for item in self.classes), "class name")
         by_name = {item.name: item for item in self.classes}
         for i, item in enumerate(self.classes):
             if item.am_class is None:

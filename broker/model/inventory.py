@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from broker.errors import InputError
 from broker.model.resources import ZERO, Resources
+from broker.model.validation import unique_names
 
 NAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._:/-]{0,251}[A-Za-z0-9])?$"
 """Names of sites, clusters, nodes, teams and classes: Kubernetes-like, plus ``:`` for YARN ``host:port`` ids."""
@@ -116,9 +117,9 @@ class Inventory(BaseModel):
 
     @model_validator(mode="after")
     def _check_references(self) -> Self:
-        site_names = _unique("sites", [s.name for s in self.sites])
-        cluster_names = _unique("clusters", [c.name for c in self.clusters])
-        _unique("nodes", [n.name for n in self.nodes])
+        site_names = unique_names("sites", [s.name for s in self.sites])
+        cluster_names = unique_names("clusters", [c.name for c in self.clusters])
+        unique_names("nodes", [n.name for n in self.nodes])
         for i, cluster in enumerate(self.clusters):
             if cluster.site not in site_names:
                 raise InputError(f"clusters[{i}].site", f"unknown site {cluster.site!r}")
@@ -160,15 +161,6 @@ class Inventory(BaseModel):
             if link.joins(x, y):
                 return link
         return None
-
-
-def _unique(what: str, names: list[str]) -> set[str]:
-    seen: set[str] = set()
-    for i, name in enumerate(names):
-        if name in seen:
-            raise InputError(f"{what}[{i}].name", f"duplicate name {name!r}")
-        seen.add(name)
-    return seen
 
 
 __all__ = ["NAME_PATTERN", "Cluster", "ClusterKind", "Inventory", "Link", "Node", "Site", "SiteKind"]

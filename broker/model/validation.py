@@ -7,6 +7,7 @@ lists every problem found, so that a user fixes a file in one pass.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -52,6 +53,16 @@ def describe(error: ValidationError, prefix: str = "") -> InputError:
     return InputError(first, "; ".join(problems) if len(problems) > 1 else problems[0].split(": ", 1)[-1])
 
 
+def unique_names(what: str, names: Iterable[str], label: str = "name") -> set[str]:
+    """The set of ``names``; the first repeated one is an ``InputError`` at ``<what>[i].name``."""
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            raise InputError(f"{what}[{i}].name", f"duplicate {label} {name!r}")
+        seen.add(name)
+    return seen
+
+
 def parse(model: type[M], data: Any, where: str = "") -> M:
     """Validate ``data`` as ``model``; raise ``InputError`` naming the field on failure."""
     try:
@@ -88,4 +99,4 @@ def load(model: type[M], path: Path) -> M:
         raise InputError(f"{path}: {exc.field}" if exc.field else str(path), exc.message) from None
 
 
-__all__ = ["MAX_INPUT_BYTES", "describe", "load", "parse", "read_document"]
+__all__ = ["MAX_INPUT_BYTES", "describe", "load", "parse", "read_document", "unique_names"]

@@ -29,7 +29,7 @@ from typing import Annotated, Literal, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from broker.errors import InputError
-from broker.model import load
+from broker.model import load, unique_names
 from broker.model.inventory import NAME_PATTERN
 
 NODE_ID_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?:[0-9]{1,5}$"
@@ -170,11 +170,7 @@ class YarnConfig(BaseModel):
 
     @model_validator(mode="after")
     def _unique(self) -> Self:
-        seen: set[str] = set()
-        for i, cluster in enumerate(self.clusters):
-            if cluster.name in seen:
-                raise InputError(f"clusters[{i}].name", f"duplicate cluster {cluster.name!r}")
-            seen.add(cluster.name)
+        unique_names("clusters", (cluster.name for cluster in self.clusters), "cluster")
         return self
 
     def cluster(self, name: str) -> YarnCluster:

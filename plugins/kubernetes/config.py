@@ -27,7 +27,7 @@ from kubernetes.config.config_exception import ConfigException
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from broker.errors import InputError
-from broker.model.validation import load
+from broker.model.validation import load, unique_names
 
 _LABEL = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
@@ -63,11 +63,7 @@ class ClustersConfig(BaseModel):
 
     @model_validator(mode="after")
     def _distinct(self) -> Self:
-        seen: set[str] = set()
-        for i, cluster in enumerate(self.clusters):
-            if cluster.name in seen:
-                raise InputError(f"clusters[{i}].name", f"{cluster.name!r} is used by an earlier cluster")
-            seen.add(cluster.name)
+        unique_names("clusters", (cluster.name for cluster in self.clusters), "cluster")
         in_cluster = [i for i, c in enumerate(self.clusters) if c.in_cluster]
         if len(in_cluster) > 1:
             raise InputError(f"clusters[{in_cluster[1]}].in_cluster", "only one cluster can be the broker's own")
