@@ -18,7 +18,7 @@ from rich.progress import Progress
 from broker.capacity import ESTIMATORS, Fleet, UsageHistory, estimator_named, resync, resync_rule_for
 from broker.cli.common import err_console, friendly_errors
 from broker.errors import InputError
-from broker.model import Cluster, Node, Resources, Site
+from broker.model import Cluster, Dimension, Node, Resources, Site, parse_quantity
 from plugins.sim.online import TraceSeries, read_alibaba2018, read_usage_csv
 
 app = typer.Typer(help="Spare-capacity estimation: replay an estimator over a usage trace.", no_args_is_help=True)
@@ -52,8 +52,8 @@ def replay(
     if estimator not in ESTIMATORS:
         raise InputError("--estimator", f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
     series = read_alibaba2018(usage) if fmt is UsageFormat.ALIBABA2018 else read_usage_csv(usage)
-    capacity = Resources.model_validate({"cpu": node_cpu, "memory": node_memory})
-    reserved = Resources.model_validate({"cpu": reserved_cpu, "memory": reserved_memory})
+    capacity = _flags(node_cpu, node_memory, "--node-cpu", "--node-memory")
+    reserved = _flags(reserved_cpu, reserved_memory, "--reserved-cpu", "--reserved-memory")
     if not reserved.fits_in(capacity):
         raise InputError("--reserved-cpu/--reserved-memory", "the reserve exceeds the node capacity")
     fleet = _fleet(series, capacity, reserved)
@@ -65,6 +65,12 @@ def replay(
                          "stable_memory_mib"])
         writer.writerows(rows)
     err_console.print(f"wrote {len(rows)} rows for {len(series)} nodes to {out}")
+
+
+def _flags(cpu: str, memory: str, cpu_flag: str, memory_flag: str) -> Resources:
+    """CPU and memory quantities from two flags; a bad one is an error naming its flag."""
+    return Resources.exact(parse_quantity(cpu, Dimension.CPU, cpu_flag), parse_quantity(memory, Dimension.MEMORY,
+                                                                                          memory_flag))
 
 
 def _fleet(series: list[TraceSeries], capacity: Resources, reserved: Resources) -> Fleet:
