@@ -12,6 +12,7 @@ from rich.table import Table
 
 from broker.cli.common import console, err_console, friendly_errors
 from broker.errors import InputError
+from broker.model import parse
 from plugins.sim.report import write_report
 from plugins.sim.run import SimulationRun, run
 from plugins.sim.scenario import POLICIES, Scenario, builtin_scenario, load_scenario
@@ -77,7 +78,7 @@ def _override(spec: Scenario, days: float | None, node_scale: float | None, poli
         if unknown:
             raise InputError("--policies", f"unknown policy {unknown[0]!r}; choose from {', '.join(POLICIES)}")
         data["policies"] = chosen
-    return Scenario.model_validate(data)
+    return parse(Scenario, data, where="scenario")
 
 
 def _run(spec: Scenario, base: Path | None, quiet: bool, workers: int) -> SimulationRun:
