@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from broker import __version__
+from broker.cli import agent as agent_cli
 from broker.cli import capacity, schema, simulate
 from broker.cli import plan as plan_cli
 from broker.cli import quota as quota_cli
@@ -39,6 +40,7 @@ app.command("simulate", help=simulate._HELP)(simulate.simulate)
 app.add_typer(capacity.app, name="capacity")
 app.command("schema")(schema.schema)
 app.add_typer(serve_cli.app, name="serve")
+app.command("agent", help=agent_cli.HELP)(agent_cli.agent)
 app.add_typer(quota_cli.app, name="quota")
 app.add_typer(yarn_cli.app, name="yarn")
 app.command("plan")(plan_cli.plan)

@@ -1,16 +1,23 @@
-"""``broker serve ...``: the long-running servers (``broker serve extender``: the kube-scheduler extender)."""
+"""``broker serve``: the broker as a service (control loop, extender, admin API, agents' endpoint), and
+``broker serve extender``: the kube-scheduler extender alone, on a plan file."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
 import re
+import signal
 from pathlib import Path
 
 import typer
 import uvicorn
 
-from broker.cli.common import friendly_errors
+from broker.cli.common import err_console, friendly_errors
 from broker.errors import InputError
+from broker.service.control.config import load_service_config
+from broker.service.control.service import Replica, build
 from broker.service.extender import (
     DEFAULT_DOMAIN,
     DEFAULT_MAX_BODY_BYTES,
@@ -23,15 +30,60 @@ from broker.service.extender import (
     create_app,
     uvicorn_config,
 )
+from broker.service.observability.logs import configure_logging
 
 _DOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
-app = typer.Typer(
-    help="Run the broker's servers. Available: `extender` (the kube-scheduler HTTP extender). Not yet: the control "
-    "loop that collects, estimates, plans and pushes on a schedule (`broker serve --config`); until then the "
-    "parts run as `broker plan`, `broker yarn sync` and `broker serve extender`.",
-    no_args_is_help=True,
-)
+_HELP = """Run the broker as a service: every interval (default 10 s) the leader collects usage and demand,
+estimates spare capacity, computes runtime quota, plans with OR-Tools, stores the plan and pushes it to the sinks;
+node agents' samples over the safe limit shrink a node at once (fast path). Every replica serves, on --http port
+8080: /healthz, /readyz, /metrics, the kube-scheduler extender under /extender and (with http.admin_tokens) the
+quota admin API under /admin.
+
+With no --config it runs on the embedded defaults: the simulated fleet of `broker simulate`, the in-process store,
+one replica, no peers (try it on a laptop; `curl localhost:8080/readyz`).
+
+To point it at real clusters, give a YAML file (docs/service.md has a complete one) or BROKER_* variables:
+store: redis://... (shared by replicas), leader.kind: redis|kubernetes, fleet.inventory + fleet.usage: agents +
+agents.listen/token_file (node agents: `broker agent`), demand.kind: file, sinks.yarn: <YARN cluster file>,
+sinks.kubernetes: true + kubernetes_clusters: <clusters file>. Variables override the file:
+BROKER_INTERVAL_S=5, BROKER_HTTP__PORT=9000, BROKER_STORE=redis://redis:6379/0.
+
+Not yet: demand read from the YARN RMs inside the loop (use demand.kind: file, or `broker yarn` to inspect)."""
+
+app = typer.Typer(help=_HELP, invoke_without_command=True)
+
+
+@app.callback()
+@friendly_errors
+def serve(
+    ctx: typer.Context,
+    config: Path | None = typer.Option(None, "--config", help="Service configuration (YAML); none: the embedded "
+                                       "defaults. BROKER_* variables override it."),
+    check: bool = typer.Option(False, "--check", help="Validate the configuration, build everything, print the "
+                               "effective configuration as JSON and exit."),
+) -> None:
+    """Run the broker service (see `broker serve --help`), or one of the servers below."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = load_service_config(config, os.environ)
+    configure_logging(settings.log.level, settings.log.format)
+    replica = build(settings, os.environ)
+    if check:
+        typer.echo(settings.model_dump_json(indent=2))
+        return
+    err_console.print(f"broker serving on http://{settings.http.host}:{settings.http.port} "
+                      f"(replica {settings.replica}, every {settings.interval_s:g} s); Ctrl-C stops", highlight=False)
+    asyncio.run(_serve_until_signal(replica))
+
+
+async def _serve_until_signal(replica: Replica) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await replica.run(stop)
 
 
 def _tls(cert: Path | None, key: Path | None, client_ca: Path | None) -> TlsFiles | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import orjson
 import typer
@@ -124,6 +125,45 @@ def _print_table(result: SimulationRun) -> None:
     for policy in result.results:
         if policy.teams:
             _print_teams(policy.policy, policy.teams)
+        if policy.planner:
+            _print_planner(policy.policy, policy.planner, policy.links)
+
+
+def _print_planner(policy: str, planner: dict[str, Any], links: list[dict[str, Any]]) -> None:
+    """What the placement planner placed, the links it used and why demand stayed unmet."""
+    ratio = planner["objective_over_lp_bound_mean"]
+    console.print(
+        f"[bold]{policy}: placement planner[/] {planner['solves']:,} plans, solve time median "
+        f"{planner['solve_seconds_median'] * 1000:.0f} ms / p95 {planner['solve_seconds_p95'] * 1000:.0f} ms / max "
+        f"{planner['solve_seconds_max'] * 1000:.0f} ms, objective "
+        f"{f'{ratio:.2%}' if ratio is not None else '-'} of the LP bound on average; "
+        f"{planner['by_plan_fraction']:.0%} of containers started in the plan's reservations, the rest first-fit "
+        f"between plans (data site first, other sites within the link room left); "
+        f"{planner['clipped_ams']:,} planned AMs skipped (stable capacity gone)", highlight=False)
+    teams = Table(title=f"{policy}: placed demand (containers, summed over the plans)")
+    for header in ("team", "planned AMs", "planned new workers", "planned running-job workers", "placed fraction",
+                   "started by plan", "started first-fit"):
+        teams.add_column(header, justify="left" if header == "team" else "right")
+    for team, f in planner["teams"].items():
+        planned = f["planned"]
+        teams.add_row(team, f"{planned.get('am', 0):,}", f"{planned.get('new', 0):,}", f"{planned.get('run', 0):,}",
+                      f"{f['placed_fraction']:.1%}", f"{f['started_by_plan']:,}", f"{f['started_by_fallback']:,}")
+    console.print(teams)
+    table = Table(title=f"{policy}: link utilisation per site pair (offline reads)")
+    for header in ("link", "free Mbit/s", "average Mbit/s", "average", "peak Mbit/s", "peak"):
+        table.add_column(header, justify="left" if header == "link" else "right")
+    for link in links:
+        table.add_row(f"{link['a']}<->{link['b']}", f"{link['capacity_mbps'] - link['online_used_mbps']:,}",
+                      f"{link['offline_mbps_avg']:,.0f}", f"{link['utilisation_avg']:.0%}",
+                      f"{link['offline_mbps_peak']:,}", f"{link['utilisation_peak']:.0%}")
+    console.print(table)
+    bindings = ", ".join(f"{b} {n:,}" for b, n in sorted(planner["unmet_by_binding"].items(), key=lambda x: -x[1]))
+    unmet = Table(title=f"{policy}: unmet demand (class explanations over all plans: {bindings or 'none'})")
+    for header in ("class", "binding", "plans", "would help (latest)"):
+        unmet.add_column(header, justify="right" if header == "plans" else "left")
+    for item in planner["unmet_top"]:
+        unmet.add_row(item["class"], item["binding"], f"{item['plans']:,}", item["would_help"])
+    console.print(unmet)
 
 
 def _print_teams(policy: str, teams: dict[str, dict[str, float]]) -> None:

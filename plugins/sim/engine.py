@@ -11,9 +11,16 @@ Every step (``step_s``, default 10 s), for every policy side by side on the same
    under the limit. A killed worker goes back to its
    job's queue; a killed AM restarts its job (its running workers are killed too);
 4. the policy's estimator proposes lendable capacity, and its anti-churn rule decides what is published;
-5. queued jobs are placed first-come first-served on the published capacity: the AM first (for the ``broker``
-   policy, only on ``stable`` nodes and within their stable lendable capacity; the baselines, like the schedulers
-   they stand for, put it anywhere), then as many workers as fit, on nodes with disks when the job needs them.
+5. the ``broker`` policy plans every ``plan_interval_s`` with the real placement planner (``plugins.sim.planning``)
+   and keeps each of the plan's per-node placements as a **reservation** of that many containers of that class
+   on that node until the next plan: what the plan placed starts at once, and when one of its containers ends (or
+   is killed) its slot goes to the next queued container of the same class, new arrivals included;
+6. queued jobs are placed first-come first-served on the published capacity that no reservation holds: the AM
+   first (for the ``broker`` policy, only on ``stable`` nodes and within their stable lendable capacity; the
+   baselines, like the schedulers they stand for, put it anywhere), then as many workers as fit, on nodes with
+   disks when the job needs them. For the ``broker`` policy this first-fit is the sinks' own scheduler filling
+   capacity between two plans (as YARN does inside a NodeManager's size): it places workers only at their team's
+   data site, so every cross-site read (and so every link's bandwidth) is decided by the planner.
 
 Offline containers use their full memory request and ``offline_cpu_usage`` of their CPU request. The oracle lends,
 every step, exactly what the safe limit leaves above that step's true online usage and the system reserve.
@@ -33,9 +40,19 @@ import numpy as np
 from broker.capacity import Fleet, Lendable, Published, UsageHistory, estimator_named, resync, resync_rule_for
 from broker.capacity.forecast import ForecastConfig
 from broker.capacity.guard import Running, choose_victims
-from broker.model import Inventory, Resources
+from broker.model import Inventory, Plan, Resources
+from broker.scheduler import PlacementProblem, QuotaDocument, TeamQuota, solve
 from plugins.sim.offline import Job
 from plugins.sim.online import OnlineUsage
+from plugins.sim.planning import (
+    PLAN_QUEUE_LIMIT,
+    ClassKey,
+    LinkStats,
+    PlanInputs,
+    PlanStats,
+    ProblemBuilder,
+    net_team_quota,
+)
 from plugins.sim.results import PolicyResult, WaitHistogram
 from plugins.sim.scenario import Scenario
 from plugins.sim.teams import Holding, TeamQuotas
@@ -45,6 +62,15 @@ SCAN_LIMIT = 400
 SERIES_EVERY_S = 300
 """Resolution of the utilisation time series in the report."""
 
+AM_STABLE_SHARE = 0.8
+"""The part of a node's stable lendable capacity the ``broker`` policy gives to AMs. The planner packs AMs onto
+stable nodes (workers go elsewhere), so a node can hold nothing but AMs; the fifth kept back absorbs the stable
+estimate's error at the evening peak, where an AM's death would restart its job (seen without it: 8 AMs killed in
+the default two days)."""
+
+_ShapeKey = tuple[int, int, bool, int, int]
+"""Worker cpu, memory, needs disk, data site index (-1: anywhere) and read Mbit/s: what decides where it fits."""
+
 
 @dataclass
 class _Job:
@@ -52,6 +78,9 @@ class _Job:
 
     job: Job
     pending: int
+    key: ClassKey
+    shape: _ShapeKey  # where its workers fit, with and without their disk need (see ``PolicyRun._shape_key``)
+    shape_any: _ShapeKey
     running: int = 0
     done: int = 0
     am_group: int = -1
@@ -100,13 +129,50 @@ class PolicyRun:
             self.quotas = TeamQuotas(scenario.quota_policy(), [t.name for t in scenario.teams],
                                      scenario.quota_interval_s, scenario.reclaim_grace_s)
         self.waits = WaitHistogram(scenario.step_s)
+        # Placement reads: per placement, Mbit/s per container and the link it reads over (None: local or none).
+        self.g_read: list[int] = []
+        self.g_pair: list[frozenset[str] | None] = []
+        self.g_res: list[int] = []  # the reservation a placement holds a slot of, -1 for none
+        self.planning = name == "broker"
+        sites = {site.name: i for i, site in enumerate(scenario.sites)}
+        self.site_of = np.array([sites[node.site] for node in inventory.nodes], dtype=np.int64)
+        self.site_names = [site.name for site in scenario.sites]
+        self.team_site = {t.name: sites[t.data_site] if t.data_site else -1 for t in scenario.teams}
+        self.team_read = {t.name: t.read_mbps if t.data_site else 0 for t in scenario.teams}
+        self.nic = np.array([node.nic_mbps - node.reserved.network_mbps for node in inventory.nodes], dtype=np.int64)
+        self.net_used = np.zeros(n, dtype=np.int64)
+        self.link_reads: dict[frozenset[str], int] = {}
+        self.link_free = {frozenset((link.a, link.b)): max(link.capacity_mbps - link.online_used_mbps, 0)
+                          for link in scenario.links}
+        self.res_link: dict[frozenset[str], int] = {}  # reads that unused worker slots at other sites hold
+        self.node_index = {node.name: i for i, node in enumerate(inventory.nodes)}
+        self.builder = ProblemBuilder(inventory, scenario.teams, scenario.am_shape) if self.planning else None
+        self.plan_stats = PlanStats()
+        self.link_stats = LinkStats(inventory.links)
+        self.next_plan_s = float("-inf")
+        self.last_problem: PlacementProblem | None = None  # the latest plan and its problem (for tests and reports)
+        self.last_plan: Plan | None = None
+        # Reservations of the current plan (ids from ``r_base`` on): node, class key, AM or worker, slots, used.
+        self.r_node: list[int] = []
+        self.r_key: list[ClassKey] = []
+        self.r_am: list[bool] = []
+        self.r_slots: list[int] = []
+        self.r_used: list[int] = []
+        self.r_base = 0
+        self.res_by: dict[tuple[ClassKey, bool], list[int]] = {}
+        self.res_free: dict[tuple[ClassKey, bool], int] = {}
+        self.res_cpu = np.zeros(n, dtype=np.int64)  # per node, capacity held by unused slots
+        self.res_mem = np.zeros(n, dtype=np.int64)
+        self.res_net = np.zeros(n, dtype=np.int64)
 
     # --- step phases --------------------------------------------------------------------------------------------
 
     def arrive(self, jobs: list[Job]) -> None:
         for job in jobs:
             self.waiting.append(len(self.jobs))
-            self.jobs.append(_Job(job=job, pending=job.instances))
+            self.jobs.append(_Job(job=job, pending=job.instances, key=(job.team, job.cpu_milli, job.memory_mib,
+                                                                       job.needs_disk),
+                                  shape=self._shape_key(job, job.needs_disk), shape_any=self._shape_key(job, False)))
 
     def finish(self, step: int) -> None:
         for g in self.ends.pop(step, ()):
@@ -173,11 +239,11 @@ class PolicyRun:
 
     def place(self, step: int, now_s: float, lendable: Lendable) -> None:
         """Give published capacity to queued work: started jobs' workers first, then new jobs in arrival order."""
-        free_cpu = np.maximum(lendable.cpu_milli - self.alloc_cpu, 0)
-        free_mem = np.maximum(lendable.memory_mib - self.alloc_mem, 0)
-        # Worker shapes (cpu, memory, needs_disk) that no node fits any more this step: later jobs asking for them
-        # are passed over without looking at the nodes again.
-        exhausted: set[tuple[int, int, bool]] = set()
+        free_cpu = np.maximum(lendable.cpu_milli - self.alloc_cpu - self.res_cpu, 0)
+        free_mem = np.maximum(lendable.memory_mib - self.alloc_mem - self.res_mem, 0)
+        # Worker shapes (cpu, memory, needs_disk, data site, read) that no node fits any more this step: later jobs
+        # asking for them are passed over without looking at the nodes again.
+        exhausted: set[_ShapeKey] = set()
         still_started: list[int] = []
         for j in self.started:
             state = self.jobs[j]
@@ -191,18 +257,13 @@ class PolicyRun:
                 self.in_started.discard(j)
         self.started = still_started
         am = self.scenario.am_shape
-        if self.am_needs_stable:
-            am_ok = self.stable & (lendable.stable_cpu_milli - self.am_cpu >= am.cpu_milli) & (
-                lendable.stable_memory_mib - self.am_mem >= am.memory_mib)
-        else:
-            am_ok = np.ones(len(self.fleet), dtype=np.bool_)
+        am_ok = self._am_room(lendable) if self.am_needs_stable else np.ones(len(self.fleet), dtype=np.bool_)
         scanned = 0
         # A team's room only shrinks during one call, so a team (or team and shape) found at its quota stays so.
         at_quota: set[tuple[str, int, int]] = set()
         for position, j in enumerate(self.waiting):
             job = self.jobs[j].job
-            if (job.cpu_milli, job.memory_mib, job.needs_disk) in exhausted or (
-                    (job.cpu_milli, job.memory_mib, False) in exhausted):
+            if self._exhausted(self.jobs[j], exhausted):
                 continue  # its workers would not fit anywhere: do not hold an AM for it yet
             if self.quotas is not None and self._at_quota(job, at_quota):
                 continue  # its team is at its runtime quota
@@ -219,13 +280,185 @@ class PolicyRun:
             free_cpu[node] -= am.cpu_milli
             free_mem[node] -= am.memory_mib
             if self.am_needs_stable:
-                am_ok[node] = (lendable.stable_cpu_milli[node] - self.am_cpu[node] >= am.cpu_milli) and (
-                    lendable.stable_memory_mib[node] - self.am_mem[node] >= am.memory_mib)
+                am_ok[node] = self._am_room(lendable, node)
             self._place_workers(j, free_cpu, free_mem, exhausted, step, now_s)
             if self.jobs[j].pending > 0 and j not in self.in_started:
                 self.in_started.add(j)
                 self.started.append(j)
         self.waiting = [w for w in self.waiting if self.jobs[w].am_group < 0]
+
+    # --- the planner (``broker`` policy) -------------------------------------------------------------------------
+
+    def plan(self, now_s: float, lendable: Lendable) -> None:
+        """At each planning interval: a new plan of the queued work on what is free; its placements replace the
+        previous plan's reservations (see the module docstring)."""
+        if self.builder is None or now_s < self.next_plan_s:
+            return
+        self.next_plan_s = now_s + self.scenario.plan_interval_s
+        self._drop_reservations()
+        inputs = PlanInputs(
+            free_cpu=np.maximum(lendable.cpu_milli - self.alloc_cpu, 0),
+            free_mem=np.maximum(lendable.memory_mib - self.alloc_mem, 0),
+            nic_free=np.maximum(self.nic - self.net_used, 0),
+            am_room=self._am_room(lendable),
+            running_workers_wanted={}, waiting_jobs={}, link_reads=self.link_reads, quota=self._planner_quota())
+        for j in self.started:
+            state = self.jobs[j]
+            if state.am_group >= 0 and state.pending > 0:
+                key = state.key
+                inputs.running_workers_wanted[key] = inputs.running_workers_wanted.get(key, 0) + state.pending
+        for j in self.waiting[:PLAN_QUEUE_LIMIT]:
+            state = self.jobs[j]
+            if state.am_group < 0:
+                key = state.key
+                jobs, workers = inputs.waiting_jobs.get(key, (0, 0))
+                inputs.waiting_jobs[key] = (jobs + 1, workers + state.pending)
+        if not inputs.running_workers_wanted and not inputs.waiting_jobs:
+            return
+        problem, kinds = self.builder.build(inputs)
+        result = solve(problem, time_limit_s=self.scenario.plan_time_limit_s, seed=self.scenario.seed, now_s=now_s,
+                       version=self.plan_stats.solves, interval_s=self.scenario.plan_interval_s).plan
+        self.plan_stats.add(problem, result, kinds)
+        self.last_problem, self.last_plan = problem, result
+        for node_plan in result.nodes:
+            node = self.node_index[node_plan.node]
+            for p in node_plan.placements:
+                key, kind = kinds[p.demand_class]
+                self._reserve(node, key, kind == "am", p.count)
+
+    def _planner_quota(self) -> QuotaDocument:
+        """Each team's quota for the planner, net of what it runs (uncapped when the scenario has no quota)."""
+        quotas = self.quotas
+        if quotas is None or quotas.runtime is None:
+            return QuotaDocument(teams={t.name: TeamQuota() for t in self.scenario.teams})
+        teams = {}
+        for team in quotas.teams:
+            effective = quotas.runtime.groups[team].min
+            unused_min = (max(effective.cpu_milli - quotas.used_cpu[team], 0),
+                          max(effective.memory_mib - quotas.used_mem[team], 0))
+            teams[team] = net_team_quota(quotas.room(team), unused_min, quotas.policy.group(team).weight.cpu)
+        return QuotaDocument(teams=teams)
+
+    def _reserve(self, node: int, key: ClassKey, is_am: bool, slots: int) -> None:
+        r = len(self.r_node)
+        self.r_node.append(node)
+        self.r_key.append(key)
+        self.r_am.append(is_am)
+        self.r_slots.append(slots)
+        self.r_used.append(0)
+        self.res_by.setdefault((key, is_am), []).append(r)
+        self._account(r, slots)
+
+    def _hold(self, r: int, count: int) -> None:
+        """``count`` slots of reservation ``r`` taken by starting containers (positive) or freed (negative)."""
+        self.r_used[r] += count
+        self._account(r, -count)
+
+    def _account(self, r: int, free: int) -> None:
+        """Reservation ``r`` has ``free`` more unused slots: they hold their node's capacity and NIC room."""
+        key, is_am, node = self.r_key[r], self.r_am[r], self.r_node[r]
+        self.res_free[(key, is_am)] = self.res_free.get((key, is_am), 0) + free
+        cpu, mem = (self.scenario.am_shape.cpu_milli, self.scenario.am_shape.memory_mib) if is_am else key[1:3]
+        self.res_cpu[node] += free * cpu
+        self.res_mem[node] += free * mem
+        if not is_am:
+            read = self.team_read[key[0]]
+            self.res_net[node] += free * read
+            data = self.team_site[key[0]]
+            if read and data >= 0 and data != self.site_of[node]:
+                pair = frozenset((self.site_names[data], self.site_names[self.site_of[node]]))
+                self.res_link[pair] = self.res_link.get(pair, 0) + free * read
+
+    def _drop_reservations(self) -> None:
+        """The previous plan's reservations end: running containers keep their place, unused slots are freed."""
+        self.r_base = len(self.r_node)
+        self.res_by.clear()
+        self.res_free.clear()
+        self.res_cpu[:] = 0
+        self.res_mem[:] = 0
+        self.res_net[:] = 0
+        self.res_link.clear()
+
+    def fill(self, step: int, now_s: float, lendable: Lendable) -> None:
+        """Start queued containers in the free slots of the plan's reservations: workers of running jobs first,
+        then waiting jobs' AMs (each followed by its workers), in arrival order."""
+        if not any(free > 0 for free in self.res_free.values()):
+            return
+        free_cpu = lendable.cpu_milli - self.alloc_cpu
+        free_mem = lendable.memory_mib - self.alloc_mem
+        res_free = self.res_free
+        for j in self.started:
+            state = self.jobs[j]
+            if res_free.get((state.key, False), 0) > 0 and state.am_group >= 0 and state.pending > 0:
+                self._fill_workers(j, free_cpu, free_mem, step, now_s)
+        am = self.scenario.am_shape
+        if not any(free > 0 for (_, is_am), free in self.res_free.items() if is_am):
+            return
+        started_any = False
+        for j in self.waiting[:PLAN_QUEUE_LIMIT]:
+            state = self.jobs[j]
+            key = state.key
+            if state.am_group >= 0 or self.res_free.get((key, True), 0) <= 0:
+                continue
+            if self._allowed(state.job.team, am.cpu_milli, am.memory_mib, 1) == 0 or self._allowed(
+                    state.job.team, state.job.cpu_milli, state.job.memory_mib, 1) == 0:
+                continue
+            for r in self.res_by[(key, True)]:
+                if self.r_slots[r] <= self.r_used[r]:
+                    continue
+                node = self.r_node[r]
+                if not self._am_room(lendable, node):
+                    # The plan put more AMs here than the node's stable capacity holds: they would be at risk.
+                    self.plan_stats.clipped_ams += self.r_slots[r] - self.r_used[r]
+                    self._account(r, self.r_used[r] - self.r_slots[r])
+                    self.r_slots[r] = self.r_used[r]
+                    continue
+                if free_cpu[node] < am.cpu_milli or free_mem[node] < am.memory_mib:
+                    continue
+                state.am_group = self._start(j, node, 1, am.cpu_milli, am.memory_mib, True, step, now_s, res=r)
+                started_any = True
+                self.plan_stats.started_reserved[state.job.team] += 1
+                free_cpu[node] -= am.cpu_milli
+                free_mem[node] -= am.memory_mib
+                self._fill_workers(j, free_cpu, free_mem, step, now_s)
+                if state.pending > 0 and j not in self.in_started:
+                    self.in_started.add(j)
+                    self.started.append(j)
+                break
+        if started_any:
+            self.waiting = [w for w in self.waiting if self.jobs[w].am_group < 0]
+
+    def _fill_workers(self, j: int, free_cpu: np.ndarray, free_mem: np.ndarray, step: int, now_s: float) -> None:
+        state = self.jobs[j]
+        job = state.job
+        key = state.key
+        left = self._allowed(job.team, job.cpu_milli, job.memory_mib, state.pending)
+        if left <= 0 or self.res_free.get((key, False), 0) <= 0:
+            return
+        slots, used = self.r_slots, self.r_used
+        for r in self.res_by[(key, False)]:
+            if slots[r] <= used[r]:
+                continue
+            node = self.r_node[r]
+            take = min(slots[r] - used[r], left, int(free_cpu[node]) // job.cpu_milli,
+                       int(free_mem[node]) // job.memory_mib)
+            if take <= 0:
+                continue
+            self._start(j, node, take, job.cpu_milli, job.memory_mib, False, step, now_s, res=r)
+            self.plan_stats.started_reserved[job.team] += take
+            free_cpu[node] -= take * job.cpu_milli
+            free_mem[node] -= take * job.memory_mib
+            left -= take
+            if left == 0:
+                return
+
+    def _am_room(self, lendable: Lendable, node: int | slice = slice(None)) -> Any:
+        """Where one more AM fits the ``broker`` policy's rule: a ``stable`` node, with the AMs it runs within
+        ``AM_STABLE_SHARE`` of its stable lendable capacity (per node, or for one ``node``)."""
+        am = self.scenario.am_shape
+        return self.stable[node] & (
+            lendable.stable_cpu_milli[node] * AM_STABLE_SHARE - self.am_cpu[node] >= am.cpu_milli) & (
+            lendable.stable_memory_mib[node] * AM_STABLE_SHARE - self.am_mem[node] >= am.memory_mib)
 
     def _at_quota(self, job: Job, at_quota: set[tuple[str, int, int]]) -> bool:
         """True when ``job``'s team cannot start its AM and one worker within its runtime quota (remembered)."""
@@ -250,13 +483,25 @@ class PolicyRun:
         return min(wanted, room_cpu // cpu_milli if cpu_milli else wanted,
                    room_mem // memory_mib if memory_mib else wanted)
 
+    def _shape_key(self, job: Job, needs_disk: bool) -> _ShapeKey:
+        if not self.planning:
+            return (job.cpu_milli, job.memory_mib, needs_disk, -1, 0)
+        return (job.cpu_milli, job.memory_mib, needs_disk, self.team_site[job.team], self.team_read[job.team])
+
+    @staticmethod
+    def _exhausted(state: _Job, exhausted: set[_ShapeKey]) -> bool:
+        """True when no node fits the job's workers any more this step (a shape that fits nowhere without a disk
+        fits nowhere with one either)."""
+        return state.shape in exhausted or state.shape_any in exhausted
+
     def _place_workers(self, j: int, free_cpu: np.ndarray, free_mem: np.ndarray,
-                       exhausted: set[tuple[int, int, bool]], step: int, now_s: float) -> None:
-        """First-fit as many of job ``j``'s pending workers as the free capacity (and its team's quota) holds."""
+                       exhausted: set[_ShapeKey], step: int, now_s: float) -> None:
+        """First-fit as many of job ``j``'s pending workers as the free capacity (and its team's quota) holds; for
+        the planning policy within each NIC's room, at the team's data site first, then at other sites only as far
+        as the link's room (what neither running reads nor the plan's unused reservations hold) allows."""
         state = self.jobs[j]
         job = state.job
-        shape = (job.cpu_milli, job.memory_mib, job.needs_disk)
-        if shape in exhausted or (job.cpu_milli, job.memory_mib, False) in exhausted:
+        if self._exhausted(state, exhausted):
             return
         allowed = self._allowed(job.team, job.cpu_milli, job.memory_mib, state.pending)
         if allowed <= 0:
@@ -264,28 +509,67 @@ class PolicyRun:
         fit = np.minimum(free_cpu // job.cpu_milli, free_mem // job.memory_mib)
         if job.needs_disk:
             fit = np.where(self.disk, fit, 0)
+        left = allowed
+        site, read = self.team_site[job.team], self.team_read[job.team]
+        if not self.planning or site < 0:
+            left -= self._first_fit(j, fit, left, free_cpu, free_mem, step, now_s)
+        else:
+            if read > 0:
+                fit = np.minimum(fit, np.maximum(self.nic - self.net_used - self.res_net, 0) // read)
+            for other in [site, *(s for s in range(len(self.site_names)) if s != site)]:
+                cap = left
+                if other != site and read > 0:
+                    pair = frozenset((self.site_names[site], self.site_names[other]))
+                    room = self.link_free.get(pair, 0) - self.link_reads.get(pair, 0) - self.res_link.get(pair, 0)
+                    cap = min(cap, max(room, 0) // read)
+                if cap > 0:
+                    left -= self._first_fit(j, np.where(self.site_of == other, fit, 0), cap, free_cpu, free_mem,
+                                            step, now_s)
+                if left == 0:
+                    break
+        if left > 0:
+            exhausted.add(state.shape)  # it took everything that fits this shape
+
+    def _first_fit(self, j: int, fit: np.ndarray, want: int, free_cpu: np.ndarray, free_mem: np.ndarray, step: int,
+                   now_s: float) -> int:
+        """Start up to ``want`` of job ``j``'s workers, first-fit over ``fit`` (per node, how many fit); returns
+        how many started."""
+        job = self.jobs[j].job
         nodes = np.flatnonzero(fit)
         counts = fit[nodes]
-        cumulative = np.cumsum(counts)
-        last = int(np.searchsorted(cumulative, allowed))
-        left = allowed
+        last = int(np.searchsorted(np.cumsum(counts), want))
+        left = want
         for k in range(min(last + 1, len(nodes))):
             node = int(nodes[k])
             take = int(min(counts[k], left))
             if take <= 0:
                 break
             self._start(j, node, take, job.cpu_milli, job.memory_mib, False, step, now_s)
+            self.plan_stats.started_fallback[job.team] += take
             left -= take
             free_cpu[node] -= take * job.cpu_milli
             free_mem[node] -= take * job.memory_mib
-        if left > 0:
-            exhausted.add(shape)  # it took everything that fits this shape
+        return want - left
 
     # --- bookkeeping --------------------------------------------------------------------------------------------
 
-    def _start(self, j: int, node: int, count: int, cpu: int, mem: int, is_am: bool, step: int, now_s: float) -> int:
+    def _start(self, j: int, node: int, count: int, cpu: int, mem: int, is_am: bool, step: int, now_s: float,
+               res: int = -1) -> int:
         g = len(self.g_node)
         state = self.jobs[j]
+        read, pair = 0, None
+        if self.planning and not is_am:
+            read = self.team_read[state.job.team]
+            data = self.team_site[state.job.team]
+            if read and data >= 0 and data != self.site_of[node]:
+                pair = frozenset((self.site_names[data], self.site_names[self.site_of[node]]))
+                self.link_reads[pair] = self.link_reads.get(pair, 0) + read * count
+            self.net_used[node] += read * count
+        self.g_read.append(read)
+        self.g_pair.append(pair)
+        self.g_res.append(res)
+        if res >= 0:
+            self._hold(res, count)
         self.g_node.append(node)
         self.g_count.append(count)
         self.g_cpu.append(cpu)
@@ -315,6 +599,13 @@ class PolicyRun:
     def _release(self, g: int, count: int) -> None:
         node = self.g_node[g]
         self.g_count[g] -= count
+        if self.g_read[g]:
+            self.net_used[node] -= self.g_read[g] * count
+            pair = self.g_pair[g]
+            if pair is not None:
+                self.link_reads[pair] -= self.g_read[g] * count
+        if self.g_res[g] >= self.r_base:
+            self._hold(self.g_res[g], -count)  # its slots are free again for the same class, until the next plan
         if self.g_count[g] == 0:
             self.team_groups[self.jobs[self.g_job[g]].job.team].discard(g)
         self.alloc_cpu[node] -= count * self.g_cpu[g]
@@ -367,6 +658,10 @@ class PolicyRun:
             if state.pending:
                 self.waits.add(end_s - self.offset_s - state.job.arrival_s, state.pending)
         self.result.offline_wait_p95_s = self.waits.quantile(0.95)
+        if self.builder is not None:
+            self.result.planner = self.plan_stats.summary()
+            self.result.links = self.link_stats.summary()
+            self.result.link_series = self.link_stats.series()
         if self.quotas is not None:
             self.result.teams = self.quotas.summary(self.quotas.interval_s / 3600)
             self.result.team_series = {"t_s": self.quotas.series_t_s,
@@ -401,7 +696,10 @@ def simulate(scenario: Scenario, inventory: Inventory, online: OnlineUsage, jobs
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=context,
                                  initializer=_share_progress, initargs=(done,)) as pool:
-            futures = [pool.submit(_run_one, i, name) for i, name in enumerate(names)]
+            # The planning policy is by far the longest: started first, it runs alongside all the others.
+            order = sorted(range(len(names)), key=lambda i: names[i] != "broker")
+            submitted = {i: pool.submit(_run_one, i, names[i]) for i in order}
+            futures = [submitted[i] for i in range(len(names))]
             while not all(f.done() for f in futures):
                 if progress is not None:
                     progress(sum(done) // len(names), total)
@@ -470,10 +768,16 @@ def _run_policies(scenario: Scenario, inventory: Inventory, online: OnlineUsage,
             lendable = run.publish(history, now_s)
             run.share(now_s, lendable)
             run.arrive(arrivals)
+            run.plan(now_s, lendable)
+            run.fill(t, now_s, lendable)
             run.place(t, now_s, lendable)
             run.result.add_lending(lendable, oracle, step_s)
+            if run.planning:
+                run.link_stats.add(run.link_reads)
             if (t - warm) % series_every == 0:
                 run.result.add_series(now_s - warm * step_s, online_cpu + run.alloc_cpu * run.u, cap_cpu, site_index)
+                if run.planning:
+                    run.link_stats.sample(now_s - warm * step_s, run.link_reads)
     if progress is not None:
         progress(total, total)
     return [run.close(total * step_s) for run in runs]

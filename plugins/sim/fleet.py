@@ -41,7 +41,8 @@ def build_inventory(scenario: Scenario) -> Inventory:
                         nic_mbps=group.nic_mbps,
                     )
                 )
-    links = [Link(a=link.a, b=link.b, capacity_mbps=link.capacity_mbps) for link in scenario.links]
+    links = [Link(a=link.a, b=link.b, capacity_mbps=link.capacity_mbps, online_used_mbps=link.online_used_mbps)
+             for link in scenario.links]
     return Inventory(sites=tuple(sites), clusters=tuple(clusters), links=tuple(links), nodes=tuple(nodes))
 
 

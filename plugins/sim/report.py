@@ -1,5 +1,6 @@
-"""``--report DIR``: the JSON summary plus PNG plots of CPU utilisation over time, per policy and per site, and of
-each team's elastic quota over time (runtime quota, use, min, borrowed, lent, reclaimed)."""
+"""``--report DIR``: the JSON summary plus PNG plots of CPU utilisation over time, per policy and per site, of
+each team's elastic quota over time (runtime quota, use, min, borrowed, lent, reclaimed) and of the offline reads
+over each site link (the ``broker`` policy's planner keeps them within the link's free capacity)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ def write_report(result: SimulationRun, directory: Path) -> list[Path]:
     written = [directory / "summary.json"]
     document = result.summary()
     document["team_series"] = {r.policy: r.team_series for r in result.results if r.team_series}
+    document["link_series"] = {r.policy: r.link_series for r in result.results if r.link_series}
     written[0].write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
     limit = result.scenario.safe_limit.cpu
 
@@ -58,7 +60,32 @@ def write_report(result: SimulationRun, directory: Path) -> list[Path]:
     for policy in result.results:
         if policy.team_series:
             written.append(_team_plot(policy.policy, policy.team_series, directory, plt))
+        if policy.link_series and policy.links:
+            written.append(_link_plot(policy.policy, policy.link_series, policy.links, directory, plt))
     return written
+
+
+def _link_plot(policy: str, series: dict[str, Any], links: list[dict[str, Any]], directory: Path, plt: Any) -> Path:
+    """Per site pair, offline reads over time as a share of the link's free capacity (average and peak in the
+    legend)."""
+    hours = [t / 3600 for t in series["t_s"]]
+    fig, ax = plt.subplots(figsize=(11, 4))
+    for link in links:
+        name = f"{link['a']}<->{link['b']}"
+        free = max(link["capacity_mbps"] - link["online_used_mbps"], 1)
+        ax.plot(hours, [100 * mbps / free for mbps in series[name]], linewidth=1.0,
+                label=f"{name} ({free:,} Mbit/s free; avg {link['utilisation_avg']:.0%}, "
+                      f"peak {link['utilisation_peak']:.0%})")
+    ax.axhline(100, color="red", linestyle="--", linewidth=0.8, label="link capacity")
+    ax.set(xlabel="hours", ylabel="offline reads (% of free capacity)", ylim=(0, 110),
+           title=f"{policy}: link utilisation per site pair (sampled every 5 min)")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    path = directory / f"links-{policy}.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _team_plot(policy: str, series: dict[str, Any], directory: Path, plt: Any) -> Path:

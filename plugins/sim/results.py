@@ -58,6 +58,9 @@ class PolicyResult:
     series_t_s: list[float] = field(default_factory=list)
     series_util: list[float] = field(default_factory=list)
     series_site_util: dict[str, list[float]] = field(default_factory=dict)
+    planner: dict[str, Any] = field(default_factory=dict)
+    links: list[dict[str, Any]] = field(default_factory=list)
+    link_series: dict[str, Any] = field(default_factory=dict)
 
     def add_usage(self, used_cpu: np.ndarray, used_mem: np.ndarray, fleet: Fleet, interfered: int) -> None:
         self.node_steps += len(fleet)
@@ -94,6 +97,7 @@ class PolicyResult:
             "offline_wait_p95_s": self.offline_wait_p95_s,
             "reclaimed_containers": self.reclaimed_containers,
             **({"teams": self.teams} if self.teams else {}),
+            **({"planner": self.planner, "links": self.links} if self.planner else {}),
         }
 
 

@@ -57,6 +57,7 @@ class LinkSpec(BaseModel):
     a: str
     b: str
     capacity_mbps: int = Field(gt=0)
+    online_used_mbps: int = Field(0, ge=0, description="What online traffic uses of the link (not lent).")
 
 
 class OnlineFormat(str, Enum):
@@ -138,12 +139,19 @@ class OfflineSpec(BaseModel):
 
 
 class TeamSpec(BaseModel):
-    """A team that submits offline work; ``share`` is its part of the offline demand."""
+    """A team that submits offline work; ``share`` is its part of the offline demand.
+
+    ``data_site`` is where the team's input data lives and ``read_mbps`` how fast one of its workers reads it: a
+    worker computing at another site uses that much of the link between the two sites (the ``broker`` policy's
+    planner keeps every link within its capacity). Without a data site, work reads nothing over links.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(pattern=NAME_PATTERN)
     share: float = Field(1.0, gt=0)
+    data_site: str | None = None
+    read_mbps: int = Field(0, ge=0, le=100_000)
 
 
 class SafeLimit(BaseModel):
@@ -182,6 +190,11 @@ class Scenario(BaseModel):
                           "`broker` policy shares its pool by it. Absent: teams share first come, first served.")
     quota_interval_s: float = Field(60.0, ge=1, le=3600, description="Seconds between runtime-quota updates.")
     reclaim_grace_s: float = Field(120.0, ge=0, le=86_400, description="Grace before quota reclaim evicts.")
+    plan_interval_s: float = Field(
+        120.0, ge=1, le=86_400,
+        description="Seconds between two plans of the `broker` policy's placement planner (its reservations hold "
+                    "until the next plan).")
+    plan_time_limit_s: float = Field(1.0, gt=0, le=60, description="Time limit of one planner solve.")
 
     _policy: QuotaPolicy | None = PrivateAttr(None)
 
@@ -196,6 +209,9 @@ class Scenario(BaseModel):
                     raise InputError(f"links[{i}]", f"unknown site {end!r}")
         if len({t.name for t in self.teams}) != len(self.teams):
             raise InputError("teams", "team names must be unique")
+        for i, team in enumerate(self.teams):
+            if team.data_site is not None and team.data_site not in names:
+                raise InputError(f"teams[{i}].data_site", f"unknown site {team.data_site!r}")
         if len(set(self.policies)) != len(self.policies) or not self.policies:
             raise InputError("policies", "list each policy once, at least one")
         if self.quota is not None:

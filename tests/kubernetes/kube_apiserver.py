@@ -18,8 +18,24 @@ What it models, as kube-apiserver does it:
   extended resources (``domain/name``) whole numbers, and they are stored in canonical form (``8000`` ->
   ``8k``, ``32768Mi`` -> ``32Gi``); every accepted write bumps the resourceVersion and emits ``MODIFIED``.
 
+- ``fieldSelector`` on a list (not on a watch): comma-separated ``field=value``, ``field==value`` or
+  ``field!=value`` terms, all of which must hold; nodes know ``metadata.name``, pods ``metadata.name``,
+  ``metadata.namespace``, ``spec.nodeName`` and ``status.phase``; another field is 400 ``field label not
+  supported``;
+- ``POST /api/v1/namespaces/{ns}/pods/{name}/eviction`` (``policy/v1`` Eviction): a JSON body (no
+  ``Content-Type`` means JSON, the server's first supported type; another type is 415)
+  of kind ``Eviction`` in ``policy/v1`` or ``policy/v1beta1`` whose ``metadata.name`` is the URL's and whose
+  ``metadata.namespace``, when given, is the URL's (400 otherwise); a missing pod is 404; a pod in
+  ``disruption_blocked`` (its PodDisruptionBudget allows no disruption now) is 429 ``TooManyRequests`` with a
+  ``DisruptionBudget`` cause; otherwise the pod is deleted (``DELETED``; grace periods are not modelled) and the
+  answer is 201 with a ``Status`` of ``Success``, as the eviction REST storage returns.
+
 Query parameters outside this model (``limit``, ``labelSelector``, ...) get a 400 naming them, so that a test
 never passes against behaviour the stand-in does not have. Server-side apply is not modelled.
+
+Faults on command (``inject``): answer a status (a ``Status`` body: 500 ``InternalError``, 503
+``ServiceUnavailable`` ...), or hang for some seconds and then serve the request as usual (so a write the client
+gave up on still lands), for matching requests. Refusing connections is the test's to do, by stopping the server.
 
 The other APIs a broker talks to are served by the same app, each in its own module, sharing the server's
 resourceVersion counter (etcd's revision) and lock: ``leases`` (``coordination.k8s.io/v1``),
@@ -39,9 +55,11 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .custom_resources import CustomResources
 from .leases import Leases
@@ -57,11 +75,49 @@ from .wire import (
     canonical_quantity,
     content_type,
     error,
+    json_body,
     refuse_unknown_params,
     status,
 )
 
-_LIST_PARAMS = frozenset({"watch", "resourceVersion", "timeoutSeconds"})
+_LIST_PARAMS = frozenset({"watch", "resourceVersion", "timeoutSeconds", "fieldSelector"})
+_EVICTION_PARAMS = frozenset({"dryRun", "fieldManager", "fieldValidation", "pretty"})
+_SELECTABLE = {
+    "nodes": ("metadata.name",),
+    "pods": ("metadata.name", "metadata.namespace", "spec.nodeName", "status.phase"),
+}
+_REASONS = {500: "InternalError", 502: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}
+
+
+@dataclass
+class Fault:
+    """Misbehave on requests whose method matches (``""``: any) and whose path starts with ``path``, ``times``
+    times: ``status`` answers ``status`` with a ``Status`` body; ``hang`` waits ``seconds``, then serves."""
+
+    kind: str
+    path: str = "/"
+    method: str = ""
+    status: int = 503
+    seconds: float = 0.0
+    times: int = 1
+
+
+class _Faults:
+    """ASGI middleware applying the server's injected faults before routing."""
+
+    def __init__(self, app: ASGIApp, server: StandInApiServer) -> None:
+        self.app = app
+        self.server = server
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fault = self.server.take_fault(scope["method"], scope["path"]) if scope["type"] == "http" else None
+        if fault is not None and fault.kind == "status":
+            reason = _REASONS.get(fault.status, "InternalError")
+            await error(ApiError(fault.status, reason, "injected failure"))(scope, receive, send)
+            return
+        if fault is not None and fault.kind == "hang":
+            await asyncio.sleep(fault.seconds)
+        await self.app(scope, receive, send)
 
 
 @dataclass(frozen=True)
@@ -85,6 +141,11 @@ class StandInApiServer:
         self._history: list[_Event] = []
         self._generation = 0
         self.patches: list[tuple[str, str, Any]] = []
+        self.faults: list[Fault] = []
+        self.disruption_blocked: set[str] = set()
+        """``namespace/name`` of pods whose PodDisruptionBudget allows no eviction now."""
+        self.evictions: list[str] = []
+        """``namespace/name`` of every pod evicted, in order."""
         self.leases = Leases(self._lock, self.next_version)
         self.metrics = MetricsApi()
         self.custom = CustomResources(crd, self._lock, self.next_version) if crd is not None else None
@@ -93,11 +154,12 @@ class StandInApiServer:
             Route("/api/v1/pods", self._collection("pods"), methods=["GET"]),
             Route("/api/v1/nodes/{name}", self._get_node, methods=["GET"]),
             Route("/api/v1/nodes/{name}/status", self._patch_node_status, methods=["PATCH"]),
+            Route("/api/v1/namespaces/{namespace}/pods/{name}/eviction", self._evict, methods=["POST"]),
             *self.leases.routes(),
             *self.metrics.routes(),
             *(self.custom.routes() if self.custom is not None else []),
         ]
-        self.app = Starlette(routes=routes)
+        self.app = Starlette(routes=routes, middleware=[Middleware(_Faults, server=self)])
 
     def next_version(self) -> int:
         """The next resourceVersion: one counter for every kind of object, as etcd's revision is."""
@@ -130,6 +192,27 @@ class StandInApiServer:
             self._history.clear()
             self._oldest = self._version
 
+    def inject(self, fault: Fault) -> None:
+        with self._lock:
+            self.faults.append(fault)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if path.startswith(fault.path) and fault.method in ("", method) and fault.times > 0:
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def objects(self, collection: str) -> dict[str, dict[str, Any]]:
+        """A copy of every object of ``collection`` by key (``namespace/name`` or ``name``)."""
+        with self._lock:
+            return copy.deepcopy(self._objects[collection])
+
     def node(self, name: str) -> dict[str, Any]:
         with self._lock:
             return copy.deepcopy(self._objects["nodes"][name])
@@ -156,15 +239,22 @@ class StandInApiServer:
                 refuse_unknown_params(request, _LIST_PARAMS)
             except ApiError as exc:
                 return error(exc)
+            selector = params.get("fieldSelector", "")
             if params.get("watch") in {"true", "1"}:
+                if selector:
+                    return error(ApiError(400, "BadRequest", "not modelled by the stand-in: watch with fieldSelector"))
                 return self._watch(
                     collection,
                     kind,
                     params.get("resourceVersion", ""),
                     int(params.get("timeoutSeconds", "1800")),
                 )
+            try:
+                matches = _field_selector(selector, _SELECTABLE[collection])
+            except ApiError as exc:
+                return error(exc)
             with self._lock:
-                items = [copy.deepcopy(o) for o in self._objects[collection].values()]
+                items = [copy.deepcopy(o) for o in self._objects[collection].values() if matches(o)]
                 version = self._version
             return answer(
                 {
@@ -254,6 +344,48 @@ class StandInApiServer:
         except ApiError as exc:
             return error(exc)
 
+    async def _evict(self, request: Request) -> Response:
+        namespace, name = request.path_params["namespace"], request.path_params["name"]
+        try:
+            refuse_unknown_params(request, _EVICTION_PARAMS)
+            if content_type(request) not in {"", "application/json"}:  # none means the first supported: JSON
+                raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
+                               "accepted media types include: application/json")
+            body = await json_body(request)
+            if not isinstance(body, dict) or body.get("kind") != "Eviction" or body.get("apiVersion") not in {
+                "policy/v1",
+                "policy/v1beta1",
+            }:
+                raise ApiError(400, "BadRequest", "the body must be an Eviction of policy/v1 or policy/v1beta1")
+            meta = body.get("metadata") or {}
+            if meta.get("name") != name:
+                raise ApiError(400, "BadRequest", "name in URL does not match name in Eviction object")
+            if meta.get("namespace") not in (None, "", namespace):
+                raise ApiError(
+                    400,
+                    "BadRequest",
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                )
+            key = f"{namespace}/{name}"
+            with self._lock:
+                if key not in self._objects["pods"]:
+                    raise ApiError(404, "NotFound", f'pods "{name}" not found')
+                if key in self.disruption_blocked:
+                    refusal = status(
+                        429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget."
+                    )
+                    refusal["details"] = {
+                        "causes": [
+                            {"reason": "DisruptionBudget", "message": "The disruption budget needs 1 healthy pods"}
+                        ]
+                    }
+                    return answer(refusal, 429)
+                self.delete("pods", key)
+                self.evictions.append(key)
+            return answer({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
+        except ApiError as exc:
+            return error(exc)
+
     @staticmethod
     def _checked_status(node_status: Any) -> dict[str, Any]:
         if not isinstance(node_status, dict):
@@ -269,3 +401,29 @@ class StandInApiServer:
                 extended = "/" in resource and not resource.startswith("kubernetes.io/")
                 resources[resource] = canonical_quantity(value, extended)
         return out
+
+
+def _field_selector(selector: str, fields: tuple[str, ...]) -> Callable[[dict[str, Any]], bool]:
+    """A predicate for ``selector`` (see the module docstring), or the 400 the server answers."""
+    terms: list[tuple[str, bool, str]] = []
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        field, negated, value = _term(term)
+        if field not in fields:
+            raise ApiError(400, "BadRequest", f"field label not supported: {field}")
+        terms.append((field, negated, value))
+
+    def value_of(obj: dict[str, Any], field: str) -> str:
+        found: Any = obj
+        for part in field.split("."):
+            found = found.get(part) if isinstance(found, dict) else None
+        return "" if found is None else str(found)
+
+    return lambda obj: all((value_of(obj, f) == v) != negated for f, negated, v in terms)
+
+
+def _term(term: str) -> tuple[str, bool, str]:
+    for operator, negated in (("!=", True), ("==", False), ("=", False)):
+        field, found, value = term.partition(operator)
+        if found:
+            return field.strip(), negated, value.strip()
+    raise ApiError(400, "BadRequest", f"invalid selector: {term!r}: no operator")

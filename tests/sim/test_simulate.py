@@ -37,7 +37,9 @@ def summary() -> dict[str, dict[str, Any]]:
 def test_every_policy_reports_every_figure(summary: dict[str, dict[str, Any]]) -> None:
     assert set(summary) == {"online-only", "static", "usage-threshold", "broker"}
     for policy, figures in summary.items():
-        assert set(figures) - {"teams"} == FIGURES, policy
+        assert set(figures) - {"teams", "planner", "links"} == FIGURES, policy
+    assert {"planner", "links"} <= set(summary["broker"])
+    assert all("planner" not in summary[p] for p in ("online-only", "static", "usage-threshold"))
 
 
 def test_only_the_broker_shares_its_pool_by_quota(summary: dict[str, dict[str, Any]]) -> None:
@@ -92,7 +94,15 @@ def test_broker_never_kills_an_application_master(summary: dict[str, dict[str, A
 
 def test_same_scenario_same_figures() -> None:
     scenario = small(days=0.5 / 24, policies=("usage-threshold", "broker"))
-    assert run(scenario, None).summary() == run(scenario, None).summary()
+    assert _without_timing(run(scenario, None).summary()) == _without_timing(run(scenario, None).summary())
+
+
+def _without_timing(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary without the planner's solve times (wall-clock measurements, not simulated figures)."""
+    planner = summary["policies"]["broker"]["planner"]
+    for key in ("solve_seconds_median", "solve_seconds_p95", "solve_seconds_max"):
+        assert planner.pop(key) > 0
+    return summary
 
 
 def test_cli_writes_json_and_report(tmp_path: Path) -> None:
@@ -107,11 +117,14 @@ def test_cli_writes_json_and_report(tmp_path: Path) -> None:
                                       "--report", str(report)])
     assert result.exit_code == 0, result.output
     document = json.loads(out.read_text())
-    assert set(document["policies"]["broker"]) - {"teams"} == FIGURES
+    assert set(document["policies"]["broker"]) - {"teams", "planner", "links"} == FIGURES
     assert (report / "summary.json").exists()
     assert (report / "utilisation.png").stat().st_size > 1000
     assert (report / "site-idc-a.png").exists()
     assert (report / "teams-broker.png").stat().st_size > 1000
+    assert (report / "links-broker.png").stat().st_size > 1000
+    assert set(json.loads((report / "summary.json").read_text())["link_series"]["broker"]) == {
+        "t_s", "idc-a<->idc-b", "idc-a<->cloud-1", "idc-b<->cloud-1"}
     assert set(json.loads((report / "summary.json").read_text())["team_series"]["broker"]) >= {"t_s", "search"}
 
 

@@ -21,8 +21,15 @@ that a bridge that talks to it correctly talks to a real RM correctly.
   keeps the query string, or, with no active RM known, a 307 with a ``Refresh`` header and no ``Location``.
 - Auth: simple (``user.name``) by default; with ``negotiate`` set, SPNEGO as Hadoop's ``AuthenticationFilter``
   does it, every token checked by a real ``spnego.server`` acceptor (see ``Negotiate``).
+- ``POST /containers/{id}/signal/{command}`` (Hadoop 3.2+, ``RMWebServices.signalToContainer``): admin only
+  (401); the command, case-insensitive, must be a ``SignalContainerCommand`` (``OUTPUT_THREAD_DUMP``,
+  ``GRACEFUL_SHUTDOWN``, ``FORCEFUL_SHUTDOWN``), else 400 with a plain-text reason; a malformed container id or
+  one the RM does not have answers 500 with a plain-text reason ("Trying to signal an absent container ..."), as
+  the RM wraps every exception of the call; otherwise 200 with an empty body. The NodeManager acts on its next
+  heartbeat; the stand-in records the signal and, for the two shutdowns, removes the container at once.
 - Faults on command: answer a status, hang, drop the connection without an answer, or answer and close the
-  connection, for matching requests.
+  connection, for matching requests. ``RMServer(rm, port=...)`` serves on a given port, so that a test can stop
+  the RM (connections refused) and bring it back at the same address.
 
 Runs in a thread (``RMServer(rm).start()``) for tests, or as a process (``python standin_rm.py --nodes 5000``,
 prints ``PORT <n>``) for the benchmark, where its receipt log is read through ``GET /_standin/log``.
@@ -97,6 +104,18 @@ class StandinNode:
         if self.label is not None:  # absent on unlabelled nodes, as the RM renders it
             out["nodeLabels"] = self.label if old_jersey else [self.label]
         return _stringify(out) if old_jersey else out
+
+
+SIGNAL_COMMANDS = ("OUTPUT_THREAD_DUMP", "GRACEFUL_SHUTDOWN", "FORCEFUL_SHUTDOWN")
+_CONTAINER_ID = re.compile(r"^container_(e\d+_)?\d+_\d+_\d+_\d+$")
+
+
+@dataclass
+class StandinContainer:
+    """One running container as the RM's scheduler holds it."""
+
+    id: str
+    node_id: str
 
 
 @dataclass
@@ -194,6 +213,9 @@ class StandinRM:
     apps: list[dict[str, Any]] = field(default_factory=list)
     old_jersey: bool = False
     faults: list[Fault] = field(default_factory=list)
+    containers: dict[str, StandinContainer] = field(default_factory=dict)
+    signals: list[tuple[str, str]] = field(default_factory=list)
+    """(container id, command) of every signal accepted, in order."""
     negotiate: Negotiate | None = None
     """When set, every ``/ws/v1/cluster`` request must authenticate with SPNEGO (see ``Negotiate``)."""
     received: list[Received] = field(default_factory=list)
@@ -327,6 +349,9 @@ class StandinRM:
             return self._label_write(parts[0], query, body)
         if parts[0] == "scheduler-conf":
             return self._scheduler_conf(method, parts[1:], user, headers, body)
+        if method == "POST" and len(parts) == 4 and parts[0] == "containers" and parts[2] == "signal":
+            self._admin(user)
+            return self._signal(parts[1], parts[3])
         raise RMError(404, "NotFoundException", f"no resource at {sub}")
 
     # --- helpers for the answer's shape --------------------------------------------------------------------
@@ -377,6 +402,21 @@ class StandinRM:
         before = {"memory": node.total_mb, "vCores": node.total_vcores}
         node.total_mb, node.total_vcores = memory, vcores
         return self._json(200, {"resourceInfo": before})
+
+    def _signal(self, container_id: str, command: str) -> tuple[int, dict[str, str], bytes]:
+        """``signalToContainer``: its refusals are plain-text entities, not ``RemoteException`` bodies."""
+        text = {"Content-Type": "text/plain"}
+        if command.upper() not in SIGNAL_COMMANDS:
+            reason = f"Invalid command: {command.upper()}, valid commands are: [{', '.join(SIGNAL_COMMANDS)}]"
+            return 400, text, reason.encode()
+        if not _CONTAINER_ID.match(container_id):
+            return 500, text, f"Invalid ContainerId: {container_id}".encode()
+        if container_id not in self.containers:
+            return 500, text, f"Trying to signal an absent container {container_id}".encode()
+        self.signals.append((container_id, command.upper()))
+        if command.upper() != "OUTPUT_THREAD_DUMP":
+            del self.containers[container_id]
+        return 200, text, b""
 
     def _metrics(self) -> dict[str, Any]:
         labels_used = any(n.label for n in self.nodes.values())
@@ -847,8 +887,8 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024
 
-    def __init__(self, rm: StandinRM) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, rm: StandinRM, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.rm = rm
         self.connections: set[socket.socket] = set()
 
@@ -870,9 +910,10 @@ class _Server(ThreadingHTTPServer):
 class RMServer:
     """Serves a ``StandinRM`` on 127.0.0.1 and a free port, in a daemon thread."""
 
-    def __init__(self, rm: StandinRM) -> None:
+    def __init__(self, rm: StandinRM, port: int = 0) -> None:
+        """``port`` 0: a free one."""
         self.rm = rm
-        self._server = _Server(rm)
+        self._server = _Server(rm, port)
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name="standin-rm", daemon=True
         )

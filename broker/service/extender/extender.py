@@ -25,6 +25,7 @@ are not the broker's business: every node passes, scores 0, and preemption is le
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,6 +84,9 @@ class Verb(StrEnum):
 
 BIND_NOT_CONFIGURED = ("bind is not configured on this extender (no binder); remove bindVerb from the "
                        "scheduler's extender configuration")
+
+
+log = logging.getLogger(__name__)
 
 
 class StalePolicy(StrEnum):
@@ -187,19 +191,22 @@ class Extender:
     def handle(self, verb: Verb, body: bytes) -> Reply:
         """Answer one filter, prioritize or preempt request, timing it and counting its outcome; bad input
         becomes a 400. ``bind`` waits on the API, so it goes through ``bind``."""
+        if verb is Verb.BIND:
+            raise ValueError("bind is answered by Extender.bind")
         started = time.perf_counter()
         try:
             if verb is Verb.FILTER:
                 result, out = self._filter(body)
             elif verb is Verb.PRIORITIZE:
                 result, out = self._prioritize(body)
-            elif verb is Verb.PREEMPT:
-                result, out = self._preempt(body)
             else:
-                raise ValueError("bind is answered by Extender.bind")
+                result, out = self._preempt(body)
             reply = Reply(200, out)
         except InputError as exc:
             result, reply = "bad_request", Reply(400, write_error(str(exc)))
+        except Exception:  # a bug, never the client's fault: answer 500, count it, keep serving
+            log.exception("extender %s failed", verb.value, extra={"verb": verb.value})
+            result, reply = "internal_error", Reply(500, write_error("internal error"))
         self._count(verb, result, started)
         return reply
 
@@ -232,6 +239,9 @@ class Extender:
                 await self._binder.bind(binding)
             except PeerError as exc:
                 result, error = "error", f"binding pod {pod} to node {binding.node} failed: {exc}"
+            except Exception:  # a binder bug: reported to the scheduler as a failed bind, counted, logged
+                log.exception("extender bind failed", extra={"verb": Verb.BIND.value})
+                result, error = "internal_error", f"binding pod {pod} to node {binding.node} failed: internal error"
             else:
                 result, error = "ok", ""
                 if binding.pod_uid:

@@ -4,7 +4,7 @@
   encoded; the buckets resolve the sub-millisecond range where the extender should live;
 - ``broker_extender_requests_total{verb,result}``: answers by outcome (``ok``, ``none`` = no node / no
   candidate, ``unmanaged``, ``unknown_team``, ``no_plan``, ``bad_request``; for ``bind``: ``ok``,
-  ``not_configured``, ``conflict``, ``error``, ``bad_request``);
+  ``not_configured``, ``conflict``, ``error``, ``bad_request``; ``internal_error`` for a bug, answered 500);
 - ``broker_extender_filter_nodes_total{outcome}``: candidate nodes passed, failed and unresolvable;
 - ``broker_extender_plan_version``, ``broker_extender_plan_age_seconds``,
   ``broker_extender_plan_loads_total{result}``.

@@ -1,0 +1,125 @@
+"""The published plan inside one replica, and the feed that hands each new plan to its extender.
+
+``PlanBoard`` holds the newest plan this replica knows and wakes whoever waits for a newer one. The leader
+puts its own plans on it the moment they are stored; on every replica, ``StoreFeed`` also polls the shared store
+and puts on the board any newer plan it finds there (a follower's only source, and how a replica that just lost
+or won leadership catches up). ``BoardPlanSource`` turns the board into the extender's ``PlanSource``.
+
+A store that cannot be read is reported and polled again: the extender meanwhile answers from the last plan,
+which turns stale (``/readyz`` says so) once it is older than the extender's ``max_plan_age_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import orjson
+
+from broker.errors import PeerError
+from broker.model import Plan
+from broker.service.extender import PlanDocument, PlanUpdate
+from broker.store.records import StoredPlan
+
+log = logging.getLogger(__name__)
+
+
+class PlanBoard:
+    """The newest plan of this replica (see the module docstring). Single event loop; not thread-safe."""
+
+    def __init__(self) -> None:
+        self._plan: Plan | None = None
+        self._document: PlanDocument | None = None
+        self._changed = asyncio.Event()
+
+    @property
+    def plan(self) -> Plan | None:
+        return self._plan
+
+    @property
+    def version(self) -> int:
+        return self._plan.version if self._plan is not None else 0
+
+    def put(self, plan: Plan, document: PlanDocument | None = None) -> bool:
+        """Make ``plan`` current if it is newer than the current one; ``False`` (nothing changed) otherwise."""
+        if self._plan is not None and plan.version <= self._plan.version:
+            return False
+        self._plan = plan
+        self._document = document or PlanDocument(plan.model_dump(mode="json"))
+        self._changed.set()
+        return True
+
+    async def documents(self) -> AsyncIterator[PlanDocument]:
+        """The current plan's document (when there is one), then each newer one, forever."""
+        seen = 0
+        while True:
+            if self._document is not None and self.version > seen:
+                seen = self.version
+                yield self._document
+                continue
+            self._changed.clear()
+            await self._changed.wait()
+
+
+class BoardPlanSource:
+    """The board as the extender's ``PlanSource``."""
+
+    def __init__(self, board: PlanBoard) -> None:
+        self.board = board
+
+    def describe(self) -> str:
+        return "the control loop"
+
+    async def updates(self) -> AsyncIterator[PlanUpdate]:
+        async for document in self.board.documents():
+            yield document
+
+
+class StoreFeed:
+    """Polls ``read`` (the store's last plan) every ``poll_s`` and puts newer plans on the board."""
+
+    def __init__(self, board: PlanBoard, read: Callable[[], StoredPlan | None], poll_s: float = 0.25,
+                 on_error: Callable[[PeerError], None] | None = None) -> None:
+        self.board = board
+        self.read = read
+        self.poll_s = poll_s
+        self.on_error = on_error
+        self.healthy = True
+
+    async def run(self) -> None:
+        while True:
+            await self.poll_once()
+            await asyncio.sleep(self.poll_s)
+
+    def _newer(self, known: int) -> tuple[Plan, PlanDocument] | None:
+        """The stored plan when it is newer than ``known``, decoded and validated (off the event loop: a
+        5,000-node plan takes a good part of a second to validate)."""
+        stored = self.read()
+        if stored is None or stored.version <= known:
+            return None
+        try:
+            data = orjson.loads(stored.plan_json)
+            return Plan.model_validate(data), PlanDocument(data)
+        except (orjson.JSONDecodeError, ValueError) as exc:
+            log.error("stored plan v%d is not a valid plan, ignored: %s", stored.version, exc)
+            return None
+
+    async def poll_once(self) -> None:
+        try:
+            newer = await asyncio.to_thread(self._newer, self.board.version)
+        except PeerError as exc:
+            if self.healthy:
+                log.warning("store not readable, the extender keeps the last plan: %s", exc)
+            self.healthy = False
+            if self.on_error is not None:
+                self.on_error(exc)
+            return
+        if not self.healthy:
+            log.info("store readable again")
+        self.healthy = True
+        if newer is not None:
+            self.board.put(*newer)
+
+
+__all__ = ["BoardPlanSource", "PlanBoard", "StoreFeed"]

@@ -1,0 +1,324 @@
+"""One broker replica, assembled from its configuration: store, world, elector, sinks, loop, agent hub, HTTP.
+
+``build`` turns a validated ``ServiceConfig`` into a ``Replica`` (every file read, every address parsed, so that a
+bad configuration fails before anything starts); ``Replica.run`` serves until asked to stop:
+
+- the HTTP server: ``/healthz``, ``/readyz``, ``/metrics`` (the service's and the extender's metrics, one
+  registry), the kube-scheduler extender under ``extender.url_prefix`` and, with ``http.admin_tokens``, the quota
+  admin API under ``/admin``;
+- the control loop (elections on every replica; cycles and the fast path on the leader);
+- the store feed: newer plans in the store reach this replica's extender (followers) within ``poll_s``;
+- the agent hub, when ``agents.listen`` is set: samples feed the usage source and the fast path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from broker.errors import InputError
+from broker.model import Inventory, NodePlan, load
+from broker.quota import QuotaPolicy
+from broker.service.admin_api import Tokens
+from broker.service.admin_api import create_app as admin_app
+from broker.service.agents.fastpath import evictions_of, shrink_for
+from broker.service.agents.hub import AgentHub, ServerTls
+from broker.service.control.config import LeaderKind, ServiceConfig, UsageKind
+from broker.service.control.leader import Elector, KubernetesElector, RedisElector, SoloElector
+from broker.service.control.loop import ControlLoop, NodeShrink
+from broker.service.control.plans import BoardPlanSource, PlanBoard, StoreFeed
+from broker.service.control.sources import AgentUsage, DemandFile, LiveWorld, SimulatedWorld, World
+from broker.service.control.storage import LocalPlans, PlanKeeper, ServiceStore
+from broker.service.extender import (
+    Conventions,
+    Extender,
+    ExtenderConfig,
+    StalePolicy,
+    TlsFiles,
+    create_app,
+    follow_plans,
+    uvicorn_config,
+)
+from broker.service.observability.metrics import ServiceMetrics
+from broker.service.sinks import CapacitySink, kubernetes_sinks, yarn_sinks
+from broker.store.memory import MemoryStore
+from broker.store.policy_log import PolicyLog
+from broker.store.redis_store import RedisStore
+from broker.yarn_bridge import load_config as load_yarn_config
+from plugins.kubernetes import LeaseElector, api_clients, load_clusters
+from plugins.node_agent.wire import NodeSample
+from plugins.sim.scenario import builtin_scenario, load_scenario
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Replica:
+    """A built replica (see the module docstring)."""
+
+    config: ServiceConfig
+    metrics: ServiceMetrics
+    store: ServiceStore
+    board: PlanBoard
+    loop: ControlLoop
+    extender: Extender
+    app: Starlette
+    feed: StoreFeed
+    hub: AgentHub | None = None
+    server: uvicorn.Server | None = None
+    _plan_nodes: tuple[int, dict[str, NodePlan]] = field(default=(0, {}))
+
+    async def on_sample(self, sample: NodeSample, received_at_s: float) -> None:
+        """The fast path's entry: a node over its safe limit is queued for a shrink (leader only)."""
+        self.metrics.agent_samples((received_at_s - sample.sampled_at_s,))
+        plan = self.board.plan
+        if plan is None or not self.loop.leading:
+            return
+        if self._plan_nodes[0] != plan.version:
+            self._plan_nodes = (plan.version, {n.node: n for n in plan.nodes})
+        node = self._plan_nodes[1].get(sample.node)
+        if node is None:
+            return
+        decision = shrink_for(sample, node, self.loop.capacity_of(sample.node), self.loop.shrink_config)
+        if decision.over and (decision.yarn != node.yarn or decision.kubernetes != node.kubernetes
+                              or decision.victims):
+            self.loop.request_shrink(NodeShrink(sample.node, decision.yarn, decision.kubernetes,
+                                                tuple(evictions_of(sample.node, decision)), sample.sampled_at_s))
+
+    async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+        """Serve until ``stop`` is set (``ready`` is set once every listener is bound)."""
+        http = self.config.http
+        tls = TlsFiles(http.tls_cert, http.tls_key, http.tls_client_ca) if http.tls_cert and http.tls_key else None
+        settings = uvicorn_config(self.app, http.host, http.port, tls, self.config.log.level)
+        settings.log_config, settings.lifespan = None, "off"  # the service's own logging; no lifespan to run
+        server = self.server = uvicorn.Server(settings)
+        tasks = [asyncio.create_task(self.feed.run()), asyncio.create_task(follow_plans(self.extender,
+                                                                                        BoardPlanSource(self.board)))]
+        if self.hub is not None:
+            await self.hub.start()
+            tasks.append(asyncio.create_task(self._report_agents(stop)))
+        serving = asyncio.create_task(server.serve())
+        loop = asyncio.create_task(self.loop.run(stop))
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.02)
+        if serving.done():
+            loop.cancel()
+            serving.result()
+            raise InputError("http.port", f"cannot serve on {http.host}:{http.port}")
+        if ready is not None:
+            ready.set()
+        try:
+            await loop
+        finally:
+            server.should_exit = True
+            with contextlib.suppress(Exception):
+                await serving
+            if self.hub is not None:
+                await self.hub.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def http_port(self) -> int:
+        """The port the HTTP server listens on (the one bound, when ``http.port`` was 0)."""
+        if self.server is not None and self.server.servers:
+            port: int = self.server.servers[0].sockets[0].getsockname()[1]
+            return port
+        return self.config.http.port
+
+    async def _report_agents(self, stop: asyncio.Event) -> None:
+        assert self.hub is not None
+        expected = len(self.loop.world.inventory.nodes)
+        while not stop.is_set():
+            lags = self.hub.lag()
+            self.metrics.agents_seen(len(lags), expected, max((lag.age_s for lag in lags.values()), default=0.0))
+            await asyncio.sleep(5.0)
+
+    # --- HTTP --------------------------------------------------------------------------------------------------
+
+    def readiness(self) -> tuple[bool, dict[str, object]]:
+        """Ready when the extender has a plan that is not stale; the answer says the role and the plan's age."""
+        problem = self.extender.plan_problem()
+        plan = self.board.plan
+        body: dict[str, object] = {
+            "replica": self.config.replica,
+            "leading": self.loop.leading,
+            "lease_token": self.loop.fence.token if self.loop.fence is not None else None,
+            "plan_version": plan.version if plan else None,
+            "plan_age_s": round(time.time() - plan.created_at_s, 3) if plan else None,
+            "store_readable": self.feed.healthy,
+        }
+        if problem:
+            body["problem"] = problem
+        return not problem and plan is not None, body
+
+
+def _http_app(replica: Replica, extender_asgi: Starlette, admin: Starlette | None) -> Starlette:
+    async def healthz(request: Request) -> Response:
+        return Response(b"ok", media_type="text/plain")
+
+    async def readyz(request: Request) -> Response:
+        ready, body = replica.readiness()
+        return Response(orjson.dumps(body), 200 if ready else 503, media_type="application/json")
+
+    async def metrics(request: Request) -> Response:
+        body, content_type = replica.metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    routes: list[Route | Mount] = [Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics)]
+    if replica.config.extender.enabled:
+        routes.append(Mount(replica.config.extender.url_prefix or "/", app=extender_asgi))
+    if admin is not None:
+        routes.append(Mount("/admin", app=admin))
+    return Starlette(routes=routes)
+
+
+# --- building ----------------------------------------------------------------------------------------------
+
+
+def _world(config: ServiceConfig, hub: AgentHub | None) -> World:
+    fleet = config.fleet
+    if fleet.usage is UsageKind.SIMULATED:
+        name = fleet.scenario
+        scenario, base = (load_scenario(Path(name)) if name.endswith((".yaml", ".yml", ".json"))
+                          else (builtin_scenario(name), None))
+        return SimulatedWorld(scenario, base, time.time(), fleet.speed, fleet.replay_from_h * 3600)
+    assert fleet.inventory is not None and config.demand.file is not None and hub is not None  # validated
+    inventory = load(Inventory, fleet.inventory)
+    return LiveWorld(inventory, AgentUsage(inventory, hub.latest, stale_s=max(3 * config.interval_s, 15.0)),
+                     DemandFile(config.demand.file))
+
+
+def _stores(config: ServiceConfig) -> tuple[ServiceStore, RedisStore | None]:
+    if config.store is None:
+        memory = MemoryStore()
+        return ServiceStore(memory, LocalPlans()), None
+    redis = RedisStore.from_url(config.store)
+    keeper: PlanKeeper = redis
+    return ServiceStore(redis, keeper), redis
+
+
+def _elector(config: ServiceConfig, redis: RedisStore | None) -> Elector:
+    leader = config.leader
+    if leader.kind is LeaderKind.NONE:
+        return SoloElector()
+    if leader.kind is LeaderKind.REDIS:
+        assert redis is not None  # validated: redis election needs a Redis store
+        return RedisElector(redis, leader.lease, config.replica, leader.ttl_s)
+    assert config.kubernetes_clusters is not None and leader.cluster is not None  # validated
+    clients = api_clients(load_clusters(config.kubernetes_clusters))
+    if leader.cluster not in clients:
+        raise InputError("leader.cluster", f"no cluster {leader.cluster!r} in {config.kubernetes_clusters}")
+    from kubernetes.client import CoordinationV1Api
+
+    elector = LeaseElector(CoordinationV1Api(clients[leader.cluster]), leader.namespace, leader.lease,
+                           config.replica, peer=leader.cluster, lease_duration_s=max(int(leader.ttl_s), 1),
+                           renew_deadline_s=leader.ttl_s * 0.7)
+    return KubernetesElector(elector, leader.lease, leader.ttl_s)
+
+
+def _sinks(config: ServiceConfig, inventory: Inventory, conventions: Conventions) -> list[CapacitySink]:
+    sinks: list[CapacitySink] = []
+    if config.sinks.yarn is not None:
+        sinks.extend(yarn_sinks(load_yarn_config(config.sinks.yarn), inventory))
+    if config.sinks.kubernetes:
+        assert config.kubernetes_clusters is not None  # validated
+        sinks.extend(kubernetes_sinks(load_clusters(config.kubernetes_clusters), conventions,
+                                      request_timeout_s=config.sinks.timeout_s))
+    return sinks
+
+
+def _bound_by_name(policy: QuotaPolicy, inventory: Inventory) -> QuotaPolicy:
+    """The simulated scenario's policy with each team bound to the namespace and YARN queue ``root.<team>`` of its
+    own name in every cluster, so that the extender and the YARN sink can map work to teams."""
+    clusters = [c.name for c in inventory.clusters]
+    document = policy.for_storage()
+    for group in document["groups"]:
+        if policy.tree.is_leaf(policy.tree.index[group["name"]]):
+            group["namespaces"] = {cluster: [group["name"]] for cluster in clusters}
+            group["yarn_queues"] = {cluster: [f"root.{group['name']}"] for cluster in clusters}
+    return QuotaPolicy.from_document(document)
+
+
+def _seed_policy(config: ServiceConfig, store: ServiceStore, world: World) -> None:
+    """Apply the configured policy (or the simulated scenario's) when the store has none yet."""
+    if store.policies.head() != 0:
+        return
+    policy: QuotaPolicy | None = None
+    if config.policy is not None:
+        policy = QuotaPolicy.load(config.policy)
+    elif isinstance(world, SimulatedWorld) and world.scenario.quota is not None:
+        policy = _bound_by_name(world.scenario.quota_policy(), world.inventory)
+    if policy is not None:
+        PolicyLog(store.policies).apply(policy, author=f"broker serve ({config.replica})",
+                                        comment="initial policy from the service configuration")
+
+
+def build(config: ServiceConfig, env: Mapping[str, str]) -> Replica:
+    """Everything a replica needs, built and checked (see the module docstring)."""
+    metrics = ServiceMetrics()
+    metrics.loop_configured(config.interval_s)
+    store, redis = _stores(config)
+    hub: AgentHub | None = None
+    if config.agents.listen is not None:
+        host, _, port = config.agents.listen.rpartition(":")
+        if not host or not port.isdigit():
+            raise InputError("agents.listen", f"{config.agents.listen!r} is not host:port")
+        token = config.agents.token_file.read_text().strip() if config.agents.token_file else ""
+        tls = (ServerTls(config.agents.tls_cert, config.agents.tls_key, config.agents.tls_client_ca)
+               if config.agents.tls_cert and config.agents.tls_key else None)
+        hub = AgentHub(token, host=host, port=int(port), tls=tls)
+    world = _world(config, hub)
+    _seed_policy(config, store, world)
+    conventions = Conventions.for_domain(config.extender.domain)
+    board = PlanBoard()
+    loop = ControlLoop(config, world, store, board, _elector(config, redis),
+                       _sinks(config, world.inventory, conventions), metrics,
+                       fenced_store=config.leader.kind is LeaderKind.REDIS)
+    extender = Extender(ExtenderConfig(conventions=conventions, cluster=config.extender.cluster,
+                                       max_plan_age_s=config.plan_max_age_s, stale_policy=StalePolicy.CLOSED),
+                        registry=metrics.registry)
+    feed = StoreFeed(board, store.get_plan, on_error=lambda exc: metrics.store_error("get_plan"))
+    admin = None
+    if config.http.admin_tokens is not None:
+        admin = admin_app(PolicyLog(store.policies), Tokens.load(config.http.admin_tokens))
+    replica = Replica(config, metrics, store, board, loop, extender, Starlette(), feed, hub)
+    replica.app = _http_app(replica, create_app(extender), admin)
+    if hub is not None:
+        hub.on_sample = replica.on_sample
+        hub.refusing = lambda: None if loop.leading else "not the leader: reconnect to reach it"
+    return replica
+
+
+@contextlib.asynccontextmanager
+async def running(replica: Replica) -> AsyncIterator[asyncio.Event]:
+    """Run ``replica`` in the background for the block (tests, embedding); the block gets the stop event."""
+    stop = asyncio.Event()
+    ready = asyncio.Event()
+    task = asyncio.create_task(replica.run(stop, ready))
+    waiting = asyncio.create_task(ready.wait())
+    await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        waiting.cancel()
+        task.result()
+    try:
+        yield stop
+    finally:
+        stop.set()
+        await task
+
+
+__all__ = ["Replica", "build", "running"]
