@@ -13,20 +13,22 @@ from typing import Any
 import pytest
 
 from broker.errors import ConflictError
+from broker.service.control.config import LeaderConfig
 from broker.store.records import Fence
 from broker.store.redis_store import RedisStore
 from tests.redis_server import RedisServer
 from tests.service.conftest import small_scenario
 from tests.service.processes import ServeProcess
 
-TTL_S = 4.0
+DEFAULTS = LeaderConfig()
+"""The shipped lease settings (10 s lease, renewed every 2 s): the 15 s promise is tested as users run it."""
 
 
 def _config(directory: Path, redis: RedisServer) -> dict[str, Any]:
     return {
         "interval_s": 0.5,
         "store": redis.url,
-        "leader": {"kind": "redis", "ttl_s": TTL_S, "renew_s": 0.5},
+        "leader": {"kind": "redis", "ttl_s": DEFAULTS.ttl_s, "renew_s": DEFAULTS.renew_s},
         "fleet": {"scenario": str(small_scenario(directory)), "speed": 60.0},
         "log": {"format": "text"},
     }
@@ -65,7 +67,9 @@ def test_killing_the_leader_hands_the_loop_to_another_replica_within_15_s(
     killed_at = time.monotonic()
     leader.signal(signal.SIGKILL)
     body = follower.wait_for(lambda b: b.get("leading") is True, 15, "the follower taking the lease")
-    assert time.monotonic() - killed_at < 15
+    took_s = time.monotonic() - killed_at
+    assert took_s < 15
+    print(f"failover after SIGKILL: {took_s:.2f} s")
     assert body["lease_token"] > old_token
     version = follower.wait_for(lambda b: b["plan_version"] > body["plan_version"], 10, "a new plan")["plan_version"]
     store = RedisStore.from_url(redis_server.url)
