@@ -36,8 +36,9 @@ _DOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0
 
 _HELP = """Run the broker as a service: every interval (default 10 s) the leader collects usage and demand,
 estimates spare capacity, computes runtime quota, plans with OR-Tools, stores the plan and pushes it to the sinks;
-node agents' samples over the safe limit shrink a node at once (fast path). Every replica serves, on http.port (8080): /healthz, /readyz, /metrics, the kube-scheduler extender under /extender and (with http.admin_tokens) the
-quota admin API under /admin.
+node agents' samples over the safe limit shrink a node at once (fast path). Every replica serves, on
+http.port (8080): /healthz, /readyz, /metrics, the kube-scheduler extender under /extender and (with
+http.admin_tokens) the quota admin API under /admin.
 
 With no --config it runs on the embedded defaults: the simulated fleet of `broker simulate`, the in-process store,
 one replica, no peers (try it on a laptop; `curl localhost:8080/readyz`).

@@ -37,6 +37,9 @@ class DemandClass(BaseModel):
       their jobs. Executors are useless without their AM, so a plan places at most
       ``placed(am_class) * count // count(am_class)`` of them: the share of the executors whose AMs were
       placed. An ``am_class`` with ``count: 0`` (the AMs already run) does not hold executors back.
+    - ``running``: how many of the ``count`` already run. The planner places all ``count`` (a running container
+      may be placed elsewhere than it runs: the plan says where capacity goes, not where containers are); the
+      extender counts the running ones, plus the pods it admitted since the plan, against the team's quota.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -53,11 +56,14 @@ class DemandClass(BaseModel):
     priority: int = Field(0, ge=-1_000_000, le=1_000_000)
     sink: Sink = Sink.YARN
     am_class: str | None = Field(None, pattern=NAME_PATTERN)
+    running: int = Field(0, ge=0, le=10_000_000)
 
     @model_validator(mode="after")
     def _shape_is_positive(self) -> Self:
         if self.shape.cpu_milli == 0 and self.shape.memory_mib == 0:
             raise InputError("shape", "a container must ask for some cpu or memory")
+        if self.running > self.count:
+            raise InputError("running", f"{self.running} running is more than the {self.count} wanted in all")
         return self
 
     @property

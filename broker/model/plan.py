@@ -7,8 +7,9 @@ it and a replayed plan means the same thing tomorrow.
 - ``nodes``: per node, what the estimator said could be lent (``lendable``), the capacity given to each sink
   (``yarn`` for the NodeManager, ``kubernetes`` for batch pods), the containers placed per demand class, and the
   node's labels.
-- ``teams``: per team, its runtime quota for the interval, what was placed, and its bindings to the outside (YARN
-  queues and Kubernetes namespaces per cluster), so that a sink can map a pod or an app to a team.
+- ``teams``: per team, its runtime quota for the interval, what was placed, what was already running, and its
+  bindings to the outside (YARN queues and Kubernetes namespaces per cluster), so that a sink can map a pod or an
+  app to a team.
 - ``unmet``: one explanation per demand class that did not get everything it asked for, naming the constraint
   that binds and how much more of it would help.
 - ``solve``: how the plan was found, with its bound and the greedy baseline.
@@ -71,6 +72,9 @@ class TeamPlan(BaseModel):
     placed_by_site: dict[str, Resources] = Field(default_factory=dict)
     binding: TeamBinding = TeamBinding()
     placed_by_cluster: dict[str, Resources] = Field(default_factory=dict)
+    running: Resources = Field(ZERO, description="What the team's work held when the plan was made (its demand "
+                                                 "classes' running containers); the extender counts it against "
+                                                 "the quota, not the plan's placements.")
 
 
 class LinkUse(BaseModel):

@@ -25,6 +25,7 @@ from broker.model import (
     Sink,
     SolveReport,
     TeamPlan,
+    total,
 )
 from broker.model import Explanation as ExplanationModel
 from broker.scheduler.compiled import Compiled, IntArray
@@ -90,9 +91,10 @@ def _teams(compiled: Compiled, counts: IntArray) -> tuple[TeamPlan, ...]:
         per_node = counts[mine].T @ compiled.shape[mine]  # [N, D]
         by_site = _sum_by(per_node, compiled.node_site, compiled.site_names)
         by_cluster = _sum_by(per_node, cluster_of, tuple(clusters))
+        running = total([c.shape * c.running for c in problem.demand.classes if c.team == team])
         out.append(TeamPlan(team=team, runtime_quota=problem.team_quota(team).runtime,
                             placed=_resources(per_node.sum(axis=0)), placed_by_site=by_site,
-                            placed_by_cluster=by_cluster))
+                            placed_by_cluster=by_cluster, running=running))
     return tuple(out)
 
 

@@ -61,20 +61,20 @@ def node(name: str) -> NodeBuilder:
 
 
 class TeamBuilder:
-    """``team("team-a").quota(cpu="10", memory="40Gi").placed(cpu="2").namespaces("ns-a")``."""
+    """``team("team-a").quota(cpu="10", memory="40Gi").running(cpu="2").namespaces("ns-a")``."""
 
     def __init__(self, name: str) -> None:
         self._name = name
         self._quota = Resources.of(cpu="100", memory="400Gi")
-        self._placed = Resources()
+        self._running = Resources()
         self._namespaces: dict[str, tuple[str, ...]] = {"k8s-a": (name,)}
 
     def quota(self, cpu: str = "0", memory: str = "0") -> TeamBuilder:
         self._quota = Resources.of(cpu=cpu, memory=memory)
         return self
 
-    def placed(self, cpu: str = "0", memory: str = "0") -> TeamBuilder:
-        self._placed = Resources.of(cpu=cpu, memory=memory)
+    def running(self, cpu: str = "0", memory: str = "0") -> TeamBuilder:
+        self._running = Resources.of(cpu=cpu, memory=memory)
         return self
 
     def namespaces(self, *names: str, cluster: str = "k8s-a") -> TeamBuilder:
@@ -85,7 +85,7 @@ class TeamBuilder:
         return TeamPlan(
             team=self._name,
             runtime_quota=self._quota,
-            placed=self._placed,
+            running=self._running,
             binding=TeamBinding(namespaces=self._namespaces),
         )
 

@@ -39,13 +39,25 @@ def test_team_without_quota_left_fails_every_node_as_resolvable(extender: Extend
     extender.install(
         plan(
             nodes=[node("n1").places("team-a", "exec")],
-            teams=[team("team-a").quota(cpu="4", memory="16Gi").placed(cpu="3", memory="1Gi")],
+            teams=[team("team-a").quota(cpu="4", memory="16Gi").running(cpu="3", memory="1Gi")],
         )
     )
     result = run_filter(extender, filter_body(pod("p").batch(2000, "1Gi"), ["n1"]))
     assert result["NodeNames"] == []
     assert "team team-a has quota left" in result["FailedNodes"]["n1"]
     assert result["FailedAndUnresolvableNodes"] == {}
+
+
+def test_placements_filling_the_quota_are_not_usage_the_placed_pods_pass(extender: Extender) -> None:
+    # The plan placed 8 cores for team-a, all of its quota, and 6 of them already run. The placements are where
+    # the pending pods go, not usage: a pending pod passes until running + admitted reaches the quota.
+    extender.install(plan(
+        nodes=[node("n1").places("team-a", "exec", 4), node("n2").places("team-a", "exec", 4)],
+        teams=[team("team-a").quota(cpu="8", memory="64Gi").running(cpu="6", memory="8Gi")],
+    ))
+    assert run_filter(extender, filter_body(pod("p0").batch(2000, "4Gi"), ["n1", "n2"]))["NodeNames"] == ["n1", "n2"]
+    refused = run_filter(extender, filter_body(pod("p1").batch(2000, "4Gi"), ["n1", "n2"]))
+    assert refused["NodeNames"] == [] and "quota left" in refused["FailedNodes"]["n1"]
 
 
 def test_pods_let_through_count_against_quota_until_the_next_plan(extender: Extender) -> None:

@@ -35,8 +35,8 @@ def reclaim(extender: Extender) -> Extender:
         plan(
             nodes=nodes,
             teams=[
-                team("team-a").quota(cpu="8", memory="64Gi").placed(cpu="2", memory="2Gi"),
-                team("team-b").quota(cpu="2", memory="64Gi").placed(cpu="6", memory="6Gi"),
+                team("team-a").quota(cpu="8", memory="64Gi").running(cpu="2", memory="2Gi"),
+                team("team-b").quota(cpu="2", memory="64Gi").running(cpu="6", memory="6Gi"),
             ],
         )
     )

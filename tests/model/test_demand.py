@@ -47,3 +47,9 @@ def test_a_bad_shape_inside_a_document_names_the_nested_field() -> None:
     with pytest.raises(InputError) as caught:
         parse(Demand, {"classes": [demand_class(), demand_class(name="b", shape={"memory": "x"})]})
     assert caught.value.field == "classes[1].shape.memory"
+
+
+def test_more_running_than_wanted_is_refused_by_name() -> None:
+    with pytest.raises(InputError) as caught:
+        parse(DemandClass, demand_class(count=2, running=3))
+    assert caught.value.field == "running"

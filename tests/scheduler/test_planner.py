@@ -176,3 +176,11 @@ def test_team_totals_are_reported_per_site_and_cluster() -> None:
     assert team.placed.cpu_milli == 16000
     assert {s: r.cpu_milli for s, r in team.placed_by_site.items()} == {"a": 8000, "b": 8000}
     assert {c: r.cpu_milli for c, r in team.placed_by_cluster.items()} == {"a-c": 8000, "b-c": 8000}
+
+
+def test_each_team_carries_what_its_classes_already_run() -> None:
+    problem = (fleet().node("n", cpu="64", memory="256Gi")
+               .want("w", count=10, cpu="2", memory="4Gi", running=3)
+               .want("v", count=4, cpu="1", memory="1Gi", running=1).quota().build())
+    [team] = feasible_plan(problem).teams
+    assert (team.running.cpu_milli, team.running.memory_mib) == (7000, 13 * 1024)

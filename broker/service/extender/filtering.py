@@ -2,8 +2,10 @@
 
 A node passes when three things hold, checked in this order:
 
-1. the pod's team has runtime quota left for the pod: ``runtime_quota - placed - charged >= shape``, where
-   ``charged`` is what pods admitted since the plan add up to (see ``ledger``);
+1. the pod's team has runtime quota left for the pod: ``runtime_quota - running - charged >= shape``, where
+   ``running`` is what the team ran when the plan was made and ``charged`` what pods admitted since the plan
+   add up to (see ``ledger``). The plan's placements are not usage: they are where the pending pods may go, so
+   counting them too would refuse the very pods the plan placed once a team's placements reach its quota;
 2. the node fits the pod's labels: AMs and drivers only on ``stable`` nodes, disk-needing pods only on
    ``disk`` nodes;
 3. the plan gives the node room for the pod's class: a Kubernetes placement for the team and class (or, when
@@ -77,8 +79,8 @@ def kind_of(facts: PodFacts, team: str) -> PodKind:
 
 
 def team_usage(team: TeamEntry, charged: Resources) -> Resources:
-    """What counts against ``team``'s quota: placed as of the plan, plus pods admitted since."""
-    return team.placed + charged
+    """What counts against ``team``'s quota: what it ran as of the plan, plus pods admitted since."""
+    return team.running + charged
 
 
 def quota_shortfall(team: TeamEntry, charged: Resources, shape: Resources) -> str:

@@ -1,10 +1,10 @@
 """The extender's memory of pods between plans: quota charged to pods it admitted, and the pods it has seen.
 
-A plan counts what each team had placed when it was made. A pod the extender lets through afterwards is bound
-within seconds but shows up in usage only with the next plan; until then the extender charges it to its team
-(an *assumed* pod, as kube-scheduler assumes pods in its own cache), so that a burst of pods cannot overrun a
-quota between two plans. A charge ends when a plan made after it arrives (that plan counts the pod if it was
-bound) or when it expires (the pod was never bound, or no plan came), whichever is first. Charges are keyed by
+A plan counts what each team ran when it was made (``TeamPlan.running``). A pod the extender lets through
+afterwards is bound within seconds but shows up in usage only with the next plan; until then the extender charges
+it to its team (an *assumed* pod, as kube-scheduler assumes pods in its own cache), so that a burst of pods cannot
+overrun a quota between two plans. A charge ends when a plan made after it arrives (that plan counts the pod if it
+was bound) or when it expires (the pod was never bound, or no plan came), whichever is first. Charges are keyed by
 pod UID, so the scheduler's repeated filter calls for one pod charge it once.
 
 When the extender also binds (``bind``), a binding is recorded here: the pod's charge (made anew if the

@@ -42,11 +42,11 @@ class NodeEntry:
 
 @dataclass(frozen=True, slots=True)
 class TeamEntry:
-    """A team's runtime quota and what the plan counts as placed for it."""
+    """A team's runtime quota and what it was running when the plan was made."""
 
     name: str
     quota: Resources
-    placed: Resources
+    running: Resources
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +97,7 @@ def assemble(plan: Plan, nodes: dict[str, NodeEntry], cluster: str | None) -> Pl
     teams (the same namespace may belong to different teams in different clusters). ``None`` merges every
     cluster's bindings, which is right when namespaces are unique across the fleet.
     """
-    teams = {t.team: TeamEntry(name=t.team, quota=t.runtime_quota, placed=t.placed) for t in plan.teams}
+    teams = {t.team: TeamEntry(name=t.team, quota=t.runtime_quota, running=t.running) for t in plan.teams}
     namespaces: dict[str, list[str]] = defaultdict(list)
     for team in plan.teams:
         for bound_cluster, names in sorted(team.binding.namespaces.items()):
