@@ -92,10 +92,13 @@ def serve(config_path: Path, out: Path, cpu: int | None) -> None:
     published, and ``out/published.json`` ([version, wall-clock time] per publication) when SIGTERM stops it.
     """
     _pin(cpu)
-    sys.setswitchinterval(float(os.environ.get("X_SWITCH", "0.005")))
+
     settings = load_service_config(config_path, os.environ)
     configure_logging(settings.log.level, settings.log.format)
     replica = build(settings, os.environ)
+    if os.environ.get("X_FREEZE"):
+        import gc
+        gc.freeze()
     published: list[tuple[int, float]] = []
 
     async def watch_board() -> None:

@@ -57,10 +57,13 @@ def capacity_patch(
 
 
 class NodeCapacitySink:
-    """Writes offline capacity to the nodes of one cluster (``peer`` names it in errors)."""
+    """Writes offline capacity to the nodes of one cluster (``peer`` names it in errors). ``request_timeout_s``
+    bounds each call: the official client waits forever by default, and a hung call would hold its thread."""
 
-    def __init__(self, core: CoreV1Api, peer: str, cpu_resource: str, memory_resource: str) -> None:
+    def __init__(self, core: CoreV1Api, peer: str, cpu_resource: str, memory_resource: str,
+                 request_timeout_s: float | None = None) -> None:
         self._core = core
+        self._timeout_s = request_timeout_s
         self.peer = peer
         self._cpu = cpu_resource
         self._memory = memory_resource
@@ -83,7 +86,7 @@ class NodeCapacitySink:
         patch = capacity_patch(capacity, self.wanted(offline))
         if patch:
             try:
-                self._core.patch_node_status(node, patch)
+                self._core.patch_node_status(node, patch, _request_timeout=self._timeout_s)
             except Exception as exc:
                 error: PeerError = peer_error(self.peer, exc)
                 raise error from None

@@ -29,7 +29,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from broker.errors import InputError
-from broker.model import Inventory, NodePlan, load
+from broker.model import Inventory, NodePlan, Resources, load, total
 from broker.quota import QuotaPolicy
 from broker.service.admin_api import Tokens
 from broker.service.admin_api import create_app as admin_app
@@ -140,12 +140,24 @@ class Replica:
         return self.config.http.port
 
     async def _report_agents(self, stop: asyncio.Event) -> None:
+        """Every 5 s: agents connected against the inventory, the largest lag, and the offline usage the agents
+        see, per site (what offline work really uses, beside what the plan lent it)."""
         assert self.hub is not None
-        expected = len(self.loop.world.inventory.nodes)
+        inventory = self.loop.world.inventory
+        site_of = {node.name: node.site for node in inventory.nodes}
         while not stop.is_set():
             lags = self.hub.lag()
-            self.metrics.agents_seen(len(lags), expected, max((lag.age_s for lag in lags.values()), default=0.0))
-            await asyncio.sleep(5.0)
+            self.metrics.agents_seen(len(lags), len(inventory.nodes),
+                                     max((lag.age_s for lag in lags.values()), default=0.0))
+            used: dict[str, list[Resources]] = {}
+            for node, sample in self.hub.latest().items():
+                site = site_of.get(node)
+                if site is not None:
+                    used.setdefault(site, []).extend(
+                        Resources.exact(c.cpu_milli, c.memory_mib) for c in sample.offline)
+            self.metrics.offline_used({site: total(amounts) for site, amounts in used.items()})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 5.0)
 
     # --- HTTP --------------------------------------------------------------------------------------------------
 

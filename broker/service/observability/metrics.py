@@ -33,8 +33,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -240,17 +239,6 @@ class ServiceMetrics:
         if not ok:
             self._step_failures.labels(step.value).inc()
 
-    @contextmanager
-    def timed_step(self, step: LoopStep) -> Iterator[None]:
-        """Time the enclosed block as ``step``; an exception counts as a failure and is re-raised."""
-        started = time.perf_counter()
-        ok = False
-        try:
-            yield
-            ok = True
-        finally:
-            self.step_finished(step, time.perf_counter() - started, ok)
-
     def cycle_finished(self, ok: bool) -> None:
         """A cycle ended; ``ok`` when no step failed (dates ``broker_loop_last_success_timestamp_seconds``)."""
         self._cycles.labels("ok" if ok else "failed").inc()
@@ -313,12 +301,6 @@ class ServiceMetrics:
                 self._set_pair(self._team_lent, team, *_amounts(group.lent))
                 held = used.get(team)
                 self._set_pair(self._team_used, team, *(_amounts(held) if held is not None else (0.0, 0.0)))
-
-    def forget_team(self, team: str) -> None:
-        """Drop every series of ``team`` (deleted from the policy); unknown teams are ignored."""
-        with self._lock:
-            self._teams.discard(team)
-            self._forget(team)
 
     # --- sinks and the fast path ----------------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ import asyncio
 import concurrent.futures
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from kubernetes import client
 
@@ -45,18 +45,6 @@ from broker.service.sinks.base import Eviction, SinkReport
 from plugins.kubernetes import ClustersConfig, NodeCapacitySink, api_clients, capacity_patch, peer_error
 
 T = TypeVar("T")
-
-
-class _Bounded:
-    """The ``CoreV1Api`` calls ``NodeCapacitySink`` makes, each with a request timeout: the official client
-    waits forever by default, and a hung call would hold one of the sink's threads for good."""
-
-    def __init__(self, core: client.CoreV1Api, timeout_s: float) -> None:
-        self._core = core
-        self._timeout_s = timeout_s
-
-    def patch_node_status(self, name: str, body: Any) -> Any:
-        return self._core.patch_node_status(name, body, _request_timeout=self._timeout_s)
 
 
 class KubernetesSink:
@@ -89,8 +77,7 @@ class KubernetesSink:
         self._core = client.CoreV1Api(api)
         self._timeout_s = request_timeout_s
         self._resources = (names.batch_cpu, names.batch_memory)
-        bounded = cast(client.CoreV1Api, _Bounded(self._core, request_timeout_s))  # the one call write() makes
-        self._writer = NodeCapacitySink(bounded, self.peer, *self._resources)
+        self._writer = NodeCapacitySink(self._core, self.peer, *self._resources, request_timeout_s=request_timeout_s)
         self._drift_check_s = drift_check_s
         self._clock = clock
         self._pool = concurrent.futures.ThreadPoolExecutor(concurrency, thread_name_prefix=f"sink-{cluster}")
