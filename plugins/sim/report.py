@@ -37,9 +37,7 @@ def write_report(result: SimulationRun, directory: Path) -> list[Path]:
     ax.legend(loc="upper right", fontsize=8)
     ax.grid(alpha=0.3)
     path = directory / "utilisation.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, plt)
     written.append(path)
 
     for site in result.inventory.sites:
@@ -53,9 +51,7 @@ def write_report(result: SimulationRun, directory: Path) -> list[Path]:
         ax.legend(loc="upper right", fontsize=8)
         ax.grid(alpha=0.3)
         path = directory / f"site-{site.name}.png"
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        _save(fig, path, plt)
         written.append(path)
     for policy in result.results:
         if policy.team_series:
@@ -82,9 +78,7 @@ def _link_plot(policy: str, series: dict[str, Any], links: list[dict[str, Any]],
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
     path = directory / f"links-{policy}.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, plt)
     return path
 
 
@@ -107,15 +101,20 @@ def _team_plot(policy: str, series: dict[str, Any], directory: Path, plt: Any) -
     axes[0, 0].legend(loc="upper right", fontsize=7, ncol=5)
     axes[-1, 0].set_xlabel("hours")
     fig.suptitle(f"{policy}: elastic quota per team")
-    fig.tight_layout()
     path = directory / f"teams-{policy}.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path, plt)
     return path
 
 
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 1.0
+
+
+def _save(fig: Any, path: Path, plt: Any) -> None:
+    """Write one figure as a PNG and free it (pyplot keeps every open figure in memory)."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 __all__ = ["write_report"]
