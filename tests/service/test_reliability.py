@@ -143,7 +143,9 @@ def test_a_spike_reaches_both_peers_within_2_s_and_a_failing_peer_does_not_stop_
                         and kube.offline()[NODES[0]] == k8s_wanted(plan)[NODES[0]])
 
             await _eventually(shrunk_at_both, 2.0, "the shrink at both peers")
-            assert time.monotonic() - spiked_at < 2.0
+            took_s = time.monotonic() - spiked_at
+            assert took_s < 2.0
+            print(f"fast path: shrink confirmed at both peers {took_s:.3f} s after the spike")
             fast = replica.metrics.exposition()[0].decode()
             assert 'broker_fastpath_shrinks_total 1.0' in fast  # the fast path did it, not the next cycle
             assert 'broker_fastpath_shrink_seconds_count{sink="kubernetes:idc-a"} 1.0' in fast
