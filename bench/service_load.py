@@ -116,7 +116,7 @@ def serve(config_path: Path, out: Path, cpu: int | None) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         watcher = asyncio.create_task(watch_board())
-        serving = asyncio.create_task(replica.run(stop, ready))
+        serving = asyncio.create_task(replica.run(stop, ready, own_process=True))  # as `broker serve` does
         await ready.wait()
         _write_atomically(out / "ready.json", orjson.dumps({"port": replica.http_port}))
         try:
@@ -510,6 +510,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--names", type=int, default=500)
     parser.add_argument("--node-scale", type=float, default=NODE_SCALE)
+    parser.add_argument("--interval-s", type=float, default=1.0, help="the control loop's interval")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the server to CPU 0 and the load to CPU 1")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
@@ -523,7 +524,7 @@ def main() -> None:
         parser.error("give --rate, --find-max, or both")
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as folder:
-        with running_server(Path(folder), args.node_scale, cpu=None if args.no_pin else 0) as server:
+        with running_server(Path(folder), args.node_scale, args.interval_s, cpu=None if args.no_pin else 0) as server:
             _pin(None if args.no_pin else 1)
             load = LoadRun(server, args.names, args.connections)
             load.run(200, 2)  # warm-up: connections, the first plans' memo; not reported

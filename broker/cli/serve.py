@@ -83,7 +83,7 @@ async def _serve_until_signal(replica: Replica) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await replica.run(stop)
+    await replica.run(stop, own_process=True)
 
 
 def _tls(cert: Path | None, key: Path | None, client_ca: Path | None) -> TlsFiles | None:

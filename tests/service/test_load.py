@@ -8,8 +8,8 @@ sustains: ``docs/benchmarks/service.md``. The server is a separate process (``be
 what ``broker serve`` does), the load generator this one, open loop; latency runs from each request's due time.
 
 Bounds, with margins for a 2-core machine shared with other test runs: every answer within kube-scheduler's
-``httpTimeout`` (2 s in ``deploy/kubernetes``), p99 under half of it. The measured p99 is 0.1-0.3 s, set by the
-garbage collector's full collections in the replica (see the benchmark document).
+``httpTimeout`` (2 s in ``deploy/kubernetes``), p99 under 250 ms. Measured with the replica's collector tuned as
+``broker serve`` tunes it: p99 28 ms (0.1-0.3 s before the tuning; see the benchmark document).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ RATE_PER_S = 2 * BASELINE_PER_S
 SECONDS = 60.0
 HTTP_TIMEOUT_MS = 2000.0
 """kube-scheduler's ``httpTimeout`` for the extender in ``deploy/kubernetes``: a slower answer is an error to it."""
-P99_BOUND_MS = HTTP_TIMEOUT_MS / 2
+P99_BOUND_MS = 250.0
 
 
 @pytest.mark.slow
