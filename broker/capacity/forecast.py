@@ -4,20 +4,13 @@ For each node and each of CPU and memory (dimension ``d``), at time ``t``, with 
 
     recent(t)   = max of samples in [t - R, t]                               the recent peak
     season(t)   = max over k in {1, 2} days of
-                  [ max of the 5-minute bucket means in [t - k*DAY, t - k*DAY + H]   the shape of the same hour
-                    + (mean[t - L, t] - mean[t - k*DAY - L, t - k*DAY]) ]            shifted by today's level
+                  [ max of samples in [t - k*DAY, t - k*DAY + H]             what the same hour did before
+                    + (mean[t - L, t] - mean[t - k*DAY - L, t - k*DAY]) ]    shifted by today's level vs then
     trend(t)    = last sample + max(slope of the last 2L, 0) * H             a rising load keeps rising (H <= 1 h)
     forecast(t) = max(recent, season, trend)
     margin(t)   = floor * capacity + spike * q95 over the last day's buckets of (bucket peak - bucket mean)
     lendable(t) = capacity * threshold - forecast - margin - reserve,   clipped at 0
     stable(t)   = capacity * threshold - max(forecast, peak of the next 24 h a day ago, shifted) - margin - reserve
-
-**Why the season reads bucket means, not peaks.** Yesterday's same hour says how the *level* moves over the
-look-ahead (the evening ramp); its short spikes do not recur at the same minute, and adding yesterday's spike to
-today's level charged them twice (the recent peak and the spike margin already cover today's spikes). On the Alibaba
-2018 trace the peak-based season lent 6% less at the same interference (``docs/benchmarks.md``); on the synthetic
-fleet both lie on the same frontier. The stable part, where ApplicationMasters go, keeps the day-ago *peak* of the
-next 24 hours: an AM's death restarts its job, so that estimate stays the cautious one.
 
 The thresholds (85% CPU, 90% memory by default) are the node's *safe limit*: above it online work is hurt. The
 safety invariant, property-tested: ``lendable <= capacity * threshold - forecast - reserve`` for every node, and a
@@ -50,7 +43,7 @@ class ForecastConfig:
     recent_s: float = 900.0
     level_s: float = 1800.0
     floor_fraction: float = 0.025
-    spike_factor: float = 0.6
+    spike_factor: float = 0.4
     spike_quantile: float = 0.95
     stale_after_s: float = 60.0
     cpu_per_gib: float = 0.5
@@ -84,27 +77,17 @@ class Forecast:
         level_now = history.mean(dim, now_s - c.level_s, now_s)
         for days in (1, 2):
             then = now_s - days * DAY_S
+            past_peak = history.peak(dim, then, then + horizon_s).astype(np.float64)
             level_then = history.mean(dim, then - c.level_s, then)
             shift = np.nan_to_num(level_now - level_then, nan=0.0)
-            forecast = np.maximum(forecast, self._past(history, dim, then, horizon_s) + shift)
+            season = np.where(past_peak >= 0, past_peak + shift, -np.inf)
+            forecast = np.maximum(forecast, season)
         older = history.mean(dim, now_s - 2 * c.level_s, now_s - c.level_s)
         slope = np.nan_to_num((level_now - older) / c.level_s, nan=0.0)
         # The trend is extrapolated over the planning look-ahead only: a day-long extrapolation would be noise.
         trend: FloatArray = last + np.maximum(slope, 0.0) * min(horizon_s, c.horizon_s)
         peak: FloatArray = np.maximum(forecast, trend)
         return peak
-
-    def _past(self, history: UsageHistory, dim: int, then_s: float, horizon_s: float) -> FloatArray:
-        """What the same look-ahead reached ``then_s``: the highest 5-minute bucket mean within the planning
-        look-ahead, the highest sample beyond it (the stable day); ``-inf`` where nothing was seen."""
-        if horizon_s > self.config.horizon_s:
-            past = history.peak(dim, then_s, then_s + horizon_s).astype(np.float64)
-            return np.where(past >= 0, past, -np.inf)
-        width = history.bucket_s
-        top = np.full(history.n_nodes, -np.inf)
-        for bucket in range(int(then_s // width), int((then_s + horizon_s) // width) + 1):
-            top = np.fmax(top, history.mean(dim, bucket * width, bucket * width))
-        return top
 
     def margin(self, history: UsageHistory, fleet: Fleet, dim: int, now_s: float) -> FloatArray:
         """Per node, the safety margin in dimension ``dim``: a floor plus a share of a typical bad spike of the last

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -120,28 +119,6 @@ def test_the_forecaster_lends_less_before_a_peak_it_saw_yesterday() -> None:
     assert reactive == 10_000 * 85 // 100 - 1000
     assert forecast <= 10_000 * 0.85 - 6000
     assert forecast < reactive
-
-
-def test_a_one_off_spike_yesterday_is_not_forecast_again_but_its_level_rise_is() -> None:
-    now = DAY_S + 12 * HOUR
-    soon = now - DAY_S + 600  # ten minutes into the look-ahead, one day ago
-
-    def spike_yesterday(t: float) -> tuple[int, int]:
-        return (7000 if soon <= t < soon + 20 else 2000), 2048
-
-    def rise_yesterday(t: float) -> tuple[int, int]:
-        return (5000 if soon <= t < soon + 900 else 2000), 2048
-
-    config = ForecastConfig()
-
-    def forecast(usage: Callable[[float], tuple[int, int]]) -> float:
-        history = UsageHistory(1)
-        replay(history, 0, now + 1, 10, usage)
-        return float(Forecast(config).forecast_peak(history, 0, now, config.horizon_s)[0])
-
-    # A 20-second spike moves its 5-minute bucket's mean by a fifteenth of its height; a 15-minute rise moves it all.
-    assert forecast(spike_yesterday) == pytest.approx(2000 + 5000 * 20 / 300)
-    assert forecast(rise_yesterday) == pytest.approx(5000)
 
 
 def test_the_stable_part_anticipates_the_peak_of_the_next_day() -> None:
