@@ -10,14 +10,13 @@ import os
 import re
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 import uvicorn
 
 from broker.cli.common import err_console, friendly_errors
 from broker.errors import InputError
-from broker.service.control.config import load_service_config
-from broker.service.control.service import Replica, build
 from broker.service.extender import (
     DEFAULT_DOMAIN,
     DEFAULT_MAX_BODY_BYTES,
@@ -30,7 +29,9 @@ from broker.service.extender import (
     create_app,
     uvicorn_config,
 )
-from broker.service.observability.logs import configure_logging
+
+if TYPE_CHECKING:
+    from broker.service.control.service import Replica
 
 _DOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
@@ -66,6 +67,12 @@ def serve(
     """Run the broker service (see `broker serve --help`), or one of the servers below."""
     if ctx.invoked_subcommand is not None:
         return
+    # Imported here: the service pulls in gRPC, the Kubernetes client and OR-Tools, half a second that every
+    # other `broker` command would otherwise pay at start.
+    from broker.service.control.config import load_service_config
+    from broker.service.control.service import build
+    from broker.service.observability.logs import configure_logging
+
     settings = load_service_config(config, os.environ)
     configure_logging(settings.log.level, settings.log.format)
     replica = build(settings, os.environ)
