@@ -269,6 +269,13 @@ class RedisStore:
         if verdict == "stale":
             raise ConflictError(version, number)
 
+    def plan_version(self) -> int:
+        """The stored plan's version (0: none), without its document: what a follower polls, so that it fetches
+        a multi-megabyte plan only when a newer one is there."""
+        with self._peer():
+            version = self._r.hget(self._plan_key, "version")
+        return 0 if version is None else _as_int(version)
+
     def get_plan(self) -> StoredPlan | None:
         """The last plan stored, with its version."""
         with self._peer():

@@ -15,12 +15,14 @@ from .conftest import NOW
 
 def test_no_plan_is_stored_at_first(store: RedisStore) -> None:
     assert store.get_plan() is None
+    assert store.plan_version() == 0
 
 
 def test_a_newer_plan_replaces_the_stored_one(store: RedisStore) -> None:
     store.put_plan('{"version": 0}', 0)
     store.put_plan('{"version": 7}', 7)
     assert store.get_plan() == StoredPlan(version=7, plan_json='{"version": 7}')
+    assert store.plan_version() == 7  # what followers poll before fetching the document
 
 
 @pytest.mark.parametrize("version", [7, 6], ids=["same-version", "older-version"])

@@ -77,11 +77,13 @@ class BoardPlanSource:
 
 
 class StoreFeed:
-    """Polls ``read`` (the store's last plan) every ``poll_s`` and puts newer plans on the board."""
+    """Polls the stored plan's version every ``poll_s`` (``version``: cheap) and, only when it is newer than the
+    board's, fetches it (``read``) and puts it on the board."""
 
-    def __init__(self, board: PlanBoard, read: Callable[[], StoredPlan | None], poll_s: float = 0.25,
-                 on_error: Callable[[PeerError], None] | None = None) -> None:
+    def __init__(self, board: PlanBoard, version: Callable[[], int], read: Callable[[], StoredPlan | None],
+                 poll_s: float = 0.25, on_error: Callable[[PeerError], None] | None = None) -> None:
         self.board = board
+        self.version = version
         self.read = read
         self.poll_s = poll_s
         self.on_error = on_error
@@ -95,6 +97,8 @@ class StoreFeed:
     def _newer(self, known: int) -> tuple[Plan, PlanDocument] | None:
         """The stored plan when it is newer than ``known``, decoded and validated (off the event loop: a
         5,000-node plan takes a good part of a second to validate)."""
+        if self.version() <= known:
+            return None
         stored = self.read()
         if stored is None or stored.version <= known:
             return None

@@ -325,7 +325,7 @@ def build(config: ServiceConfig, env: Mapping[str, str]) -> Replica:
     extender = Extender(ExtenderConfig(conventions=conventions, cluster=config.extender.cluster,
                                        max_plan_age_s=config.plan_max_age_s, stale_policy=StalePolicy.CLOSED),
                         registry=metrics.registry)
-    feed = StoreFeed(board, store.get_plan, on_error=lambda exc: metrics.store_error("get_plan"))
+    feed = StoreFeed(board, store.plan_version, store.get_plan, on_error=lambda exc: metrics.store_error("get_plan"))
     admin = None
     if config.http.admin_tokens is not None:
         admin = admin_app(PolicyLog(store.policies), Tokens.load(config.http.admin_tokens))

@@ -31,6 +31,9 @@ class LocalPlans:
     def get_plan(self) -> StoredPlan | None:
         return self._stored
 
+    def plan_version(self) -> int:
+        return self._stored.version if self._stored is not None else 0
+
 
 class PlanKeeper(PolicyStore, Protocol):
     """A policy store that also keeps plans (``RedisStore``; ``LocalPlans`` beside a ``MemoryStore``)."""
@@ -38,6 +41,8 @@ class PlanKeeper(PolicyStore, Protocol):
     def put_plan(self, plan_json: str, version: int, fence: Fence | None = None) -> None: ...
 
     def get_plan(self) -> StoredPlan | None: ...
+
+    def plan_version(self) -> int: ...
 
 
 class ServiceStore:
@@ -61,6 +66,10 @@ class ServiceStore:
 
     def get_plan(self) -> StoredPlan | None:
         return self.plans.get_plan()
+
+    def plan_version(self) -> int:
+        """The stored plan's version (0: none), cheap to poll."""
+        return self.plans.plan_version()
 
     def save_observation(self, observation: Observation) -> None:
         self.policies.save_observation(observation)
