@@ -70,8 +70,9 @@ class _VerbEndpoint:
             await _answer(send, 413, write_error(f"body larger than {self.max_body_bytes} bytes"))
             return
         verb = self.verb
+        tables = self.extender.tables  # handle() runs without yielding: the tables it answers from (bind: at arrival)
         reply = await self.extender.bind(body) if verb is Verb.BIND else self.extender.handle(verb, body)
-        await _answer(send, reply.status, reply.body)
+        await _answer(send, reply.status, reply.body, tables.version if tables is not None else None)
 
     async def _body(self, declared: bytes | None, receive: Receive) -> bytes | None:
         """The request body, or ``None`` once it is known to be over the limit (declared, or while read)."""
@@ -92,9 +93,13 @@ class _VerbEndpoint:
         return b"".join(chunks)
 
 
-async def _answer(send: Send, status: int, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]})
+async def _answer(send: Send, status: int, body: bytes, plan_version: int | None = None) -> None:
+    """Send the answer; ``X-Broker-Plan-Version`` names the plan it was computed on (for operators comparing
+    replicas, and for the load test's staleness check)."""
+    headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+    if plan_version is not None:
+        headers.append((b"x-broker-plan-version", str(plan_version).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
