@@ -46,14 +46,15 @@ class SampleSource(Protocol):
     def sample(self) -> NodeSample: ...
 
 
-def read_token(path: Path) -> str:
-    """The bearer token in ``path`` (surrounding whitespace dropped); ``InputError`` naming --token-file."""
+def read_token(path: Path, field: str = "--token-file") -> str:
+    """The bearer token in ``path`` (surrounding whitespace dropped); ``InputError`` naming ``field`` (the flag or
+    configuration field it came from) when it cannot be read or is empty."""
     try:
         token = path.read_text().strip()
     except OSError as exc:
-        raise InputError("--token-file", f"cannot read {path}: {exc.strerror or exc}") from None
+        raise InputError(field, f"cannot read {path}: {exc.strerror or exc}") from None
     if not token:
-        raise InputError("--token-file", f"{path} is empty")
+        raise InputError(field, f"{path} is empty")
     return token
 
 

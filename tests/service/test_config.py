@@ -71,3 +71,11 @@ def test_serve_check_prints_the_effective_configuration(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["serve", "--check"], env={"BROKER_INTERVAL_S": "7"})
     assert result.exit_code == 0, result.output
     assert '"interval_s": 7.0' in result.output
+
+
+def test_serve_check_names_an_unreadable_agents_token_file(tmp_path: Path) -> None:
+    path = tmp_path / "broker.yaml"
+    path.write_text(f"agents: {{listen: '127.0.0.1:0', token_file: {tmp_path / 'missing'}}}\n")
+    result = CliRunner().invoke(app, ["serve", "--config", str(path), "--check"])
+    assert result.exit_code == 2
+    assert "agents.token_file" in result.output and "Traceback" not in result.output

@@ -59,6 +59,7 @@ from broker.store.policy_log import PolicyLog
 from broker.store.redis_store import RedisStore
 from broker.yarn_bridge import load_config as load_yarn_config
 from plugins.kubernetes import LeaseElector, api_clients, load_clusters
+from plugins.node_agent.client import read_token
 from plugins.node_agent.wire import NodeSample
 from plugins.sim.scenario import builtin_scenario, load_scenario
 
@@ -311,7 +312,7 @@ def build(config: ServiceConfig, env: Mapping[str, str]) -> Replica:
         host, _, port = config.agents.listen.rpartition(":")
         if not host or not port.isdigit():
             raise InputError("agents.listen", f"{config.agents.listen!r} is not host:port")
-        token = config.agents.token_file.read_text().strip() if config.agents.token_file else ""
+        token = read_token(config.agents.token_file, "agents.token_file") if config.agents.token_file else ""
         tls = (ServerTls(config.agents.tls_cert, config.agents.tls_key, config.agents.tls_client_ca)
                if config.agents.tls_cert and config.agents.tls_key else None)
         hub = AgentHub(token, host=host, port=int(port), tls=tls)
