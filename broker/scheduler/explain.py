@@ -13,9 +13,9 @@ constraint is the first to refuse that container, in this order:
    for shuffle writers);
 5. **bandwidth**: labelled nodes with room exist, but only at sites whose link to the data is missing or full.
 
-``would_help`` quantifies the fix: the quota, capacity, labelled capacity or link bandwidth the missing
-containers need. When the optimiser ran out of time and the greedy plan was used, the binding is
-``time_limit`` and the detail still names the constraint found.
+``would_help`` quantifies the fix: the quota, capacity or labelled capacity the missing containers need, and
+for bandwidth the link capacity that the room left at remote sites could actually use. When the optimiser ran out
+of time and the greedy plan was used, the binding is ``time_limit`` and the detail still names the constraint found.
 """
 
 from __future__ import annotations
@@ -73,9 +73,13 @@ def _diagnose(state: Residual, k: int) -> tuple[Binding, str, str]:
         elif link >= 0:
             a, b = compiled.link_ends[link]
             links.append(f"link {a}<->{b} has {int(state.link[link])} Mbit/s free")
+    # Bandwidth would place only what the remote room holds: asking for the whole backlog's reads would name
+    # a link size that capacity could never use (terabits for a queue of thousands).
+    placeable = min(missing, int(state.fits(k, np.flatnonzero(labelled)).sum()))
     return (Binding.BANDWIDTH,
             f"nodes with room are remote from the data at {item.data_site}: " + "; ".join(links),
-            f"{missing * item.read_mbps} Mbit/s more on a link from {item.data_site}")
+            f"{placeable * item.read_mbps} Mbit/s more on a link from {item.data_site} would place "
+            f"{placeable} of the {missing} missing")
 
 
 def _quota(state: Residual, k: int, missing: int) -> tuple[Binding, str, str]:

@@ -125,6 +125,15 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 """
 
+_ADOPT = """
+-- KEYS[1] the lease's fence counter. ARGV[1] a token issued outside the store (a Kubernetes Lease's transitions)
+local newest = tonumber(redis.call('GET', KEYS[1]) or '0')
+local token = tonumber(ARGV[1])
+if token < newest then return newest end
+redis.call('SET', KEYS[1], ARGV[1])
+return token
+"""
+
 _RELEASE = """
 -- KEYS[1] the lease. ARGV[1] holder, ARGV[2] token
 local lease = redis.call('HMGET', KEYS[1], 'holder', 'token')
@@ -156,6 +165,7 @@ class RedisStore:
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
+        self._adopt = client.register_script(_ADOPT)
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
@@ -328,6 +338,23 @@ class RedisStore:
         self._check_lease(name, holder)
         with self._peer():
             return _as_int(self._release(keys=[self._lease_key(name)], args=[holder, token])) == 1
+
+    def adopt_fence(self, lease: str, token: int) -> int:
+        """Make ``token``, issued outside the store, the newest token of ``lease`` unless the store has seen a
+        larger one; return the newest token afterwards (``token`` when adopted, idempotently after a lost reply;
+        a larger number when ``token`` is behind, and writes fenced with it would be refused).
+
+        Why: a leader elected by a Kubernetes Lease gets its token from the API server (``leaseTransitions``), so
+        the store must learn it before the ordinary fenced paths can refuse every older token, which is every
+        deposed leader's. Only the elector can move its term past a larger counter (its Lease must agree), so a
+        token that is behind is answered, not raised. The counter is shared with the store's own lease of the same
+        name: switching ``leader.kind`` between ``redis`` and ``kubernetes`` keeps tokens growing."""
+        if not _valid_name(lease):
+            raise InputError("lease", f"{lease!r} does not match {_NAME}")
+        if token < 0:
+            raise InputError("token", f"a fencing token is >= 0, got {token}")
+        with self._peer():
+            return _as_int(self._adopt(keys=[self._fence_key(lease)], args=[token]))
 
     def fenced_write(self, fence: Fence, key: str, value: str) -> None:
         """Set ``key`` to ``value`` only if ``fence.token`` is the newest token of ``fence.lease``: a deposed

@@ -5,7 +5,8 @@ The Lease holds ``holderIdentity``, ``leaseDurationSeconds``, ``acquireTime``, `
 ``leaseTransitions``. One round of ``try_acquire_or_renew``:
 
 1. A candidate that believes it leads writes the renewal straight from its cached copy (one request). A 409
-   Conflict means someone else wrote first: it re-reads and continues with step 2.
+   Conflict means someone else wrote first, a 404 that the Lease was deleted: it re-reads and continues with
+   step 2.
 2. Read the Lease; create it (holding it, transitions 0) when there is none. A record that differs from the
    last one seen is remembered with the local time it was first seen (``observed_at``).
 3. Another holder's lease is respected until ``observed_at + leaseDurationSeconds``: expiry is measured on the
@@ -15,13 +16,20 @@ The Lease holds ``holderIdentity``, ``leaseDurationSeconds``, ``acquireTime``, `
    ``acquireTime`` and ``leaseTransitions``; taking over sets ``acquireTime`` and adds one to
    ``leaseTransitions``. A 409 means another candidate won the race: not leading, re-read next round.
 
+Renewing means continuing *this object's own* term: the record names this candidate **and** carries the
+``leaseTransitions`` this object wrote. A record that names this identity but that this object did not write
+(the replica restarted under the same pod name, or was released and comes back) is taken over like any other,
+with one more transition, so that the new incarnation never shares a token with the old one.
+
 Roles: a *follower* becomes *leader* when step 4 succeeds; a leader stays leader while each renewal succeeds,
 and stops being one when a renewal finds another holder, or when it has not renewed for ``renew_deadline_s``
 (shorter than the lease duration, so it stops acting before anyone else may take over), or on ``release``.
 
 **Fencing.** ``token`` is the Lease's ``leaseTransitions`` while leading: every new leadership term has a larger
 one, so a write stamped with an old token can be recognised as coming from a deposed leader (``read`` gives any
-process the current holder and token).
+process the current holder and token). The count lives in the Lease object, so it restarts at 0 when the Lease
+is deleted and created again; a store that has already seen larger tokens can have the holder move its term past
+them with ``advance_token`` (one more write, conditional like every other).
 
 ``acquireTime`` / ``renewTime`` are ``MicroTime``: the API server parses them with exactly six fractional digits
 (``2006-01-02T15:04:05.000000Z07:00``) and refuses the request otherwise, while ``datetime.isoformat`` drops
@@ -34,6 +42,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeGuard
 
 from kubernetes.client import CoordinationV1Api, V1Lease, V1LeaseSpec, V1ObjectMeta
 from kubernetes.client.exceptions import ApiException
@@ -113,6 +122,8 @@ class LeaseElector:
         self._observed: LeaseRecord | None = None
         self._observed_at: datetime | None = None
         self._renewed_at: datetime | None = None
+        self._term: int | None = None
+        """The ``leaseTransitions`` this object last wrote as holder: its own term (see "Renewing" above)."""
         self.last_error: PeerError | None = None
 
     # --- what this candidate knows ----------------------------------------------------------------------
@@ -121,8 +132,7 @@ class LeaseElector:
     def leading(self) -> bool:
         """True while this candidate holds the Lease and renewed it less than ``renew_deadline_s`` ago."""
         return (
-            self._observed is not None
-            and self._observed.holder == self.identity
+            self._holds(self._observed)
             and self._renewed_at is not None
             and self._now() - self._renewed_at < self._renew_deadline
         )
@@ -159,11 +169,11 @@ class LeaseElector:
 
     def _round(self) -> bool:
         now = self._now()
-        if self._lease is not None and self._observed is not None and self._observed.holder == self.identity:
+        if self._lease is not None and self._holds(self._observed):
             try:
                 return self._write(self._lease, self._observed, now)
             except ApiException as exc:
-                if exc.status != _CONFLICT:
+                if exc.status not in {_CONFLICT, _NOT_FOUND}:  # another writer, or the Lease was deleted: re-read
                     raise
         try:
             lease = self._api.read_namespaced_lease(self.name, self.namespace)
@@ -188,8 +198,12 @@ class LeaseElector:
             self._renewed_at = None
             return False
 
+    def _holds(self, record: LeaseRecord | None) -> TypeGuard[LeaseRecord]:
+        """True when ``record`` is this object's own term (not merely one naming this identity)."""
+        return record is not None and record.holder == self.identity and record.transitions == self._term
+
     def _spec(self, previous: LeaseRecord | None, now: datetime) -> V1LeaseSpec:
-        renewing = previous is not None and previous.holder == self.identity
+        renewing = self._holds(previous)
         acquired = previous.acquired if renewing and previous is not None and previous.acquired else now
         transitions = (previous.transitions if renewing else previous.transitions + 1) if previous else 0
         return V1LeaseSpec(
@@ -220,6 +234,42 @@ class LeaseElector:
     def _accept(self, lease: V1Lease, now: datetime) -> None:
         self._lease = lease
         self._observed, self._observed_at, self._renewed_at = LeaseRecord.of(lease), now, now
+        self._term = self._observed.transitions
+
+    def advance_token(self, minimum: int) -> bool:
+        """While leading, start a new term whose ``leaseTransitions`` is ``minimum`` (when that is larger than the
+        current one): what a leader does when a store it fences writes in has already seen tokens up to
+        ``minimum - 1`` (the Lease was deleted and created again, or the store was fenced by another kind of
+        lease). True when the Lease now carries at least ``minimum`` for this candidate; False when not leading
+        or the conditional write lost a race (409: not leading, re-read next round). Raises ``PeerError`` for
+        other failures."""
+        if not self.leading or self._lease is None or self._observed is None:
+            return False
+        if self._observed.transitions >= minimum:
+            return True
+        now = self._now()
+        spec = V1LeaseSpec(
+            holder_identity=self.identity,
+            lease_duration_seconds=self._duration_s,
+            acquire_time=MicroTime.of(now),
+            renew_time=MicroTime.of(now),
+            lease_transitions=minimum,
+        )
+        try:
+            self._accept(
+                self._api.replace_namespaced_lease(
+                    self.name, self.namespace, self._lease.model_copy(update={"spec": spec})
+                ),
+                now,
+            )
+        except ApiException as exc:
+            if exc.status not in {_CONFLICT, _NOT_FOUND}:
+                raise self._error(exc) from None
+            self._renewed_at = None
+            return False
+        except Exception as exc:
+            raise self._error(exc) from None
+        return True
 
     # --- giving it up -------------------------------------------------------------------------------------
 
@@ -227,7 +277,7 @@ class LeaseElector:
         """Give the Lease up so that another candidate can take it at once (client-go's ``ReleaseOnCancel``):
         the holder is cleared, ``leaseTransitions`` kept. True when released, False when not holding it or
         the write lost a race (then it was no longer ours). Raises ``PeerError`` for other failures."""
-        if self._lease is None or self._observed is None or self._observed.holder != self.identity:
+        if self._lease is None or not self._holds(self._observed):
             return False
         now = MicroTime.of(self._now())
         spec = V1LeaseSpec(
@@ -247,7 +297,7 @@ class LeaseElector:
             released = None
         except Exception as exc:
             raise self._error(exc) from None
-        self._renewed_at = None
+        self._renewed_at, self._term = None, None
         if released is None:
             self._lease = self._observed = None
             return False

@@ -21,7 +21,9 @@ Writes go to the ``status`` subresource (the CRD declares ``subresources: status
 ``elasticquotapolicies/status`` and not the spec admins own) as one JSON merge patch. The status is read first
 and compared by value: an unchanged quota writes nothing, so the object's resourceVersion and its watchers stay
 quiet between changes. The patch carries the ``resourceVersion`` it was compared against, making it
-conditional; a 409 (an admin edited the policy in between) re-reads and tries again, a few times.
+conditional; a 409 (an admin edited the policy in between) re-reads and tries again, a few times. With
+``request_timeout_s`` every request is bounded by the client itself, so a caller that stopped waiting for a
+hanging API server does not leave the write's thread hanging with it.
 """
 
 from __future__ import annotations
@@ -155,12 +157,16 @@ def same_status(current: object, wanted: Mapping[str, Any]) -> bool:
 class QuotaStatusWriter:
     """Writes runtime quota to the status of ``ElasticQuotaPolicy`` objects of one cluster."""
 
-    def __init__(self, custom: CustomObjectsApi, peer: str, attempts: int = 3) -> None:
+    def __init__(self, custom: CustomObjectsApi, peer: str, attempts: int = 3,
+                 request_timeout_s: float | None = None) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
+        if request_timeout_s is not None and request_timeout_s <= 0:
+            raise ValueError("request_timeout_s must be positive")
         self._custom = custom
         self.peer = peer
         self._attempts = attempts
+        self._bounded: dict[str, Any] = {} if request_timeout_s is None else {"_request_timeout": request_timeout_s}
 
     def write(self, name: str, quota: RuntimeQuota, used: Mapping[str, Resources]) -> bool:
         """Bring the status of the policy object ``name`` up to date; True when a patch was sent, False when
@@ -169,14 +175,14 @@ class QuotaStatusWriter:
         wanted = quota_status(quota, used)
         for _ in range(self._attempts):
             try:
-                current = self._custom.get_cluster_custom_object(GROUP, VERSION, PLURAL, name)
+                current = self._custom.get_cluster_custom_object(GROUP, VERSION, PLURAL, name, **self._bounded)
                 if not isinstance(current, dict):
                     raise PermanentPeerError(self.peer, f"{PLURAL}/{name}: the answer is not an object")
                 if same_status(current.get("status"), wanted):
                     return False
                 patch = {"metadata": {"resourceVersion": current["metadata"]["resourceVersion"]}, "status": wanted}
                 self._custom.patch_cluster_custom_object_status(
-                    GROUP, VERSION, PLURAL, name, patch, field_validation="Strict"
+                    GROUP, VERSION, PLURAL, name, patch, field_validation="Strict", **self._bounded
                 )
                 return True
             except ApiException as exc:

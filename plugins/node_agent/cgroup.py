@@ -15,8 +15,8 @@ enabled has no ``memory.current``; it reads as 0.
   cgroupfs driver's (``pod<uid>`` under ``kubepods/besteffort``). The broker's batch pods ask only for extended
   resources, so Kubernetes puts them in the BestEffort class: every pod of that root is counted as offline, which
   also counts an online BestEffort pod, if any, as offline (point the root elsewhere when batch pods have their own
-  slice). Whether a pod is a driver (an AM) cannot be seen in the cgroup tree: it is ``False`` unless its UID is
-  given in ``am_pods``.
+  slice). Whether a pod is a driver (an AM) cannot be seen in the cgroup tree: it is an AM when its UID is in
+  ``am_pods``, a fixed set or a live view of the Kubernetes API (``plugins.node_agent.driver_pods.DriverPods``).
 
 **Start time.** The cgroup directory's ``ctime``: the container manager creates the directory when it starts the
 container. Reading the start time of the first process in ``cgroup.procs`` instead would need the host's PID
@@ -29,7 +29,7 @@ kill score), never one that moves around.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,15 +111,16 @@ class Discovery:
     """
 
     def __init__(self, yarn_roots: Sequence[Path] = (), pod_roots: Sequence[Path] = (),
-                 am_pods: Collection[str] = ()) -> None:
+                 am_pods: Container[str] = frozenset()) -> None:
         self.yarn_roots = tuple(yarn_roots)
         self.pod_roots = tuple(pod_roots)
-        self.am_pods = frozenset(am_pods)
+        self.am_pods = am_pods
+        """The driver pods' UIDs, asked at every scan (so a live view's changes show in the next sample)."""
         self._started: dict[Path, float] = {}
 
     @classmethod
     def under(cls, cgroup_root: Path, yarn: Iterable[str] = YARN_ROOTS, pods: Iterable[str] = POD_ROOTS,
-              am_pods: Collection[str] = ()) -> Discovery:
+              am_pods: Container[str] = frozenset()) -> Discovery:
         """Discovery of the roots ``yarn`` and ``pods``, relative to ``cgroup_root`` (absolute paths stay)."""
         return cls([cgroup_root / p for p in yarn], [cgroup_root / p for p in pods], am_pods)
 

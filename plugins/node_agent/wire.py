@@ -9,7 +9,8 @@ connection) would never know; with acks it notices within a few intervals and re
 
 The stream carries the bearer token in its metadata (``authorization: Bearer <token>``). A payload that is not a
 valid sample ends the stream with ``INVALID_ARGUMENT`` and a message naming the field (``offline[3].cpu_milli: ...``);
-a missing or wrong token with ``UNAUTHENTICATED``.
+a missing or wrong token with ``UNAUTHENTICATED``. A replica that is not the leader ends every stream
+``UNAVAILABLE`` with details beginning ``NOT_LEADER``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 """Largest message either side accepts: a full sample of ``MAX_CONTAINERS`` is about 2 MB of JSON."""
 CONTAINER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$"
 """A YARN container id (``container_e17_1410901177871_0001_01_000005``) or a pod UID."""
+NOT_LEADER = "not the leader"
+"""How the details of a follower's refusal begin (status ``UNAVAILABLE``): the replica is up but does not take
+samples. The agent reconnects quickly on it, since its next connection may reach the leader through the Service;
+other ``UNAVAILABLE`` answers (no replica reachable) get the slow backoff."""
 
 Amount = Annotated[int, Field(ge=0, le=UNLIMITED)]
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -113,6 +118,7 @@ __all__ = [
     "CONTAINER_PATTERN",
     "MAX_CONTAINERS",
     "MAX_MESSAGE_BYTES",
+    "NOT_LEADER",
     "REPORT",
     "REPORT_PATH",
     "SERVICE",

@@ -109,3 +109,17 @@ def test_an_agent_process_streams_to_the_hub_and_stops_on_sigterm(token_file: Pa
         assert b"Traceback" not in stderr
 
     asyncio.run(scenario())
+
+
+def test_the_broker_command_runs_the_agent_without_importing_the_other_subcommands() -> None:
+    """The agent runs on every node: ``broker agent`` must not load OR-Tools or the Kubernetes client (about 90 MiB
+    that the other subcommands need), unless ``--driver-pods`` asks for the API."""
+    probe = ("import sys\n"
+             "sys.argv = ['broker', 'agent', '--node', 'n1', '--once', '--json', '--interval-s', '0.05']\n"
+             "from broker.cli.entry import main\n"
+             "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+             "print(sorted(m for m in ('ortools', 'kubernetes', 'broker.scheduler', 'broker.cli.main') "
+             "if m in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(result.stdout[:result.stdout.rindex("}") + 1])["node"] == "n1"
+    assert result.stdout.strip().endswith("[]"), result.stdout

@@ -54,6 +54,12 @@ class Leases:
         with self._lock:
             return copy.deepcopy(self._objects[(namespace, name)])
 
+    def delete(self, namespace: str, name: str) -> None:
+        """Remove a Lease from the test side (an operator's ``kubectl delete lease``): its history goes with it,
+        so a Lease created again starts at ``leaseTransitions`` 0."""
+        with self._lock:
+            del self._objects[(namespace, name)]
+
     # --- HTTP -------------------------------------------------------------------------------------------
 
     async def _create(self, request: Request) -> Response:

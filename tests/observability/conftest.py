@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import pytest
@@ -10,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from broker.model import NodePlan, Plan, Resources, SolveReport, SolveStatus, TeamPlan
 from broker.quota import RuntimeQuota, compute_runtime_quota
 from broker.service.extender.metrics import ExtenderMetrics
-from broker.service.observability import LoopStep, PushFailure, ServiceMetrics
+from broker.service.observability import DemandReadFailure, LoopStep, PushFailure, ServiceMetrics
 from broker.service.sinks.base import SinkReport
 from tests.quota.builders import cpu, group, policy
 
@@ -71,6 +72,9 @@ def exercise_everything(metrics: ServiceMetrics) -> None:
     metrics.agents_seen(connected=3, expected=4, max_lag_s=1.5)
     metrics.leadership("replica-1", leading=True)
     metrics.store_error("put_plan")
+    metrics.yarn_demand_read("yarn-a", 0.05)
+    metrics.yarn_demand_read("yarn-b", 5.0, DemandReadFailure.TIMEOUT)
+    metrics.yarn_demand_used({"yarn-a": 1.5, "yarn-b": math.inf}, {"a": 12}, {("yarn-a", "root.default"): 3})
 
 
 def exercise_extender(metrics: ExtenderMetrics) -> None:

@@ -97,6 +97,18 @@ def test_remote_reads_stay_within_the_free_link_bandwidth() -> None:
     assert result.links[0].offline_mbps == 300
     [why] = result.unmet
     assert why.binding is Binding.BANDWIDTH and "a<->b" in why.detail
+    assert why.would_help == "700 Mbit/s more on a link from a would place 7 of the 7 missing"
+
+
+def test_more_bandwidth_is_asked_only_for_what_the_remote_room_could_hold() -> None:
+    problem = (fleet().site("a").site("b").node("far", site="b", cpu="4", memory="16Gi")
+               .link("a", "b", capacity=1000, online=900)
+               .want("reader", count=50, data_site="a", read_mbps=100).quota(runtime={}).build())
+    result = feasible_plan(problem)
+    assert placed(result, "reader") == 1
+    [why] = result.unmet
+    assert why.binding is Binding.BANDWIDTH
+    assert why.would_help == "300 Mbit/s more on a link from a would place 3 of the 49 missing"
 
 
 def test_data_sites_without_a_link_are_unreachable() -> None:

@@ -146,9 +146,11 @@ def test_a_spike_reaches_both_peers_within_2_s_and_a_failing_peer_does_not_stop_
             took_s = time.monotonic() - spiked_at
             assert took_s < 2.0
             print(f"fast path: shrink confirmed at both peers {took_s:.3f} s after the spike")
+            # The peers hold the change a moment before the push's await returns and its metric is recorded.
+            await _eventually(lambda: 'broker_fastpath_shrink_seconds_count{sink="kubernetes:idc-a"} 1.0'
+                              in replica.metrics.exposition()[0].decode(), 1.0, "the shrink's metric")
             fast = replica.metrics.exposition()[0].decode()
             assert 'broker_fastpath_shrinks_total 1.0' in fast  # the fast path did it, not the next cycle
-            assert 'broker_fastpath_shrink_seconds_count{sink="kubernetes:idc-a"} 1.0' in fast
 
             # 2. The RM hangs on every request: the loop goes on and node 1's shrink still reaches Kubernetes.
             rm.rm.inject(standin_rm.Fault(path="/ws", kind="hang", seconds=3.0, times=10_000))
@@ -173,7 +175,7 @@ def test_a_spike_reaches_both_peers_within_2_s_and_a_failing_peer_does_not_stop_
                 rm.rm.faults.clear()
             kube.server.clear_faults()
             readings[NODES[0]].online_cpu_milli = readings[NODES[1]].online_cpu_milli = 4_000
-            await _eventually(_converged(replica, rm, kube), 15, "convergence after the peers came back")
+            await _eventually(_converged(replica, rm, kube), 30, "convergence after the peers came back")
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -6,8 +6,10 @@ store, no peers. Pointing the service at real clusters means naming, in the file
 - ``store``: a Redis URL (several replicas share it; ``leader.kind: redis`` elects one of them);
 - ``fleet.inventory``: the sites, links and nodes (``broker schema inventory``), with ``usage: agents`` (node
   agents stream real ``/proc`` and cgroup figures, ``agents.listen``);
-- ``demand.kind: file`` with ``demand.file`` (``broker schema demand``), re-read when it changes;
-- ``sinks.yarn`` (the YARN bridge's cluster file) and ``sinks.kubernetes`` (the Kubernetes clusters file).
+- ``demand.kind: file`` with ``demand.file`` (``broker schema demand``), re-read when it changes, or
+  ``demand.kind: yarn``: pending and running work read from the ResourceManagers every cycle;
+- ``sinks.yarn`` (the YARN bridge's cluster file) and ``sinks.kubernetes`` (the Kubernetes clusters file);
+  ``sinks.quota_status`` (a cluster of that file and an ``ElasticQuotaPolicy`` name) for the quota status.
 
 Environment variables override the file: ``BROKER_<FIELD>`` for a top-level field and ``BROKER_<SECTION>__<FIELD>``
 for a nested one (``BROKER_INTERVAL_S=5``, ``BROKER_HTTP__PORT=9000``, ``BROKER_STORE=redis://redis:6379/0``).
@@ -95,20 +97,35 @@ class FleetConfig(_Section):
 
 
 class DemandKind(StrEnum):
-    """Where offline demand comes from (not yet: read from the YARN RMs' pending requests in the loop)."""
+    """Where offline demand comes from."""
 
     SIMULATED = "simulated"
+    """The scenario's jobs (with the simulated fleet)."""
     FILE = "file"
+    """Demand classes in a file, re-read when it changes."""
+    YARN = "yarn"
+    """Every cycle, the pending asks and running usage of active apps, read from each ResourceManager of the YARN
+    bridge's cluster file and mapped to teams through the quota policy's queue bindings."""
 
 
 class DemandConfig(_Section):
     kind: DemandKind = DemandKind.SIMULATED
     file: Path | None = Field(None, description="file: the demand file, re-read when it changes.")
+    yarn: Path | None = Field(
+        None, description="yarn: the YARN bridge's cluster file to read from; none: sinks.yarn's (a deployment that "
+        "pushes to its RMs reads from the same ones; a separate file reads without pushing, or from fewer RMs).")
+    timeout_s: float = Field(5.0, gt=0.0, le=300.0,
+                             description="yarn: a ResourceManager's read still running after this is abandoned.")
+    max_age_s: float | None = Field(
+        None, gt=0.0, le=86_400.0, description="yarn: how long an RM's last good demand stands in for failed reads "
+        "(default: three loop intervals); after that the RM contributes nothing until it answers again.")
 
     @model_validator(mode="after")
     def _file_needs_path(self) -> Self:
         if self.kind is DemandKind.FILE and self.file is None:
             raise InputError("demand.file", "demand.kind file needs demand.file")
+        if self.kind is not DemandKind.YARN and self.yarn is not None:
+            raise InputError("demand.yarn", f"is read only with demand.kind yarn (demand.kind is {self.kind.value})")
         return self
 
 
@@ -117,9 +134,20 @@ class PlannerConfig(_Section):
     seed: int = Field(0, ge=0)
 
 
+class QuotaStatusConfig(_Section):
+    """Where the leader writes each cycle's runtime quota: the status of one ``ElasticQuotaPolicy`` object."""
+
+    cluster: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+                         description="The cluster (in kubernetes_clusters) holding the policy object.")
+    name: str = Field("default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+                      max_length=253, description="The ElasticQuotaPolicy object (cluster-scoped) to write to.")
+
+
 class SinksConfig(_Section):
     yarn: Path | None = Field(None, description="The YARN bridge's cluster file (`broker yarn --help`).")
     kubernetes: bool = Field(False, description="Write offline capacity to the nodes of kubernetes_clusters.")
+    quota_status: QuotaStatusConfig | None = Field(
+        None, description="Write runtime quota, used, borrowed and lent per group to an ElasticQuotaPolicy status.")
     timeout_s: float = Field(5.0, gt=0.0, le=300.0, description="A push still running after this is abandoned.")
 
 
@@ -207,18 +235,32 @@ class ServiceConfig(_Section):
         needs_clusters = {
             "leader.cluster": self.leader.kind is LeaderKind.KUBERNETES,
             "sinks.kubernetes": self.sinks.kubernetes,
+            "sinks.quota_status": self.sinks.quota_status is not None,
         }
         for field, needed in needs_clusters.items():
             if needed and self.kubernetes_clusters is None:
                 raise InputError(field, "needs kubernetes_clusters (the Kubernetes clusters file)")
         if self.leader.kind is LeaderKind.KUBERNETES and self.leader.cluster is None:
             raise InputError("leader.cluster", "kubernetes leader election needs the cluster holding the Lease")
-        if (self.fleet.usage is UsageKind.AGENTS) != (self.demand.kind is DemandKind.FILE):
-            raise InputError("demand.kind", "a real fleet (fleet.usage agents) takes its demand from a file, and "
-                             "a demand file needs a real fleet")
+        if (self.fleet.usage is UsageKind.AGENTS) != (self.demand.kind in (DemandKind.FILE, DemandKind.YARN)):
+            raise InputError("demand.kind", "a real fleet (fleet.usage agents) takes its demand from a file or the "
+                             "YARN RMs (file, yarn), and real demand needs a real fleet")
+        if self.demand.kind is DemandKind.YARN and self.demand_yarn_file is None:
+            raise InputError("demand.yarn", "demand.kind yarn needs the YARN bridge's cluster file: set demand.yarn, "
+                             "or sinks.yarn (which demand reads from when demand.yarn is not set)")
         if self.fleet.usage is UsageKind.AGENTS and self.agents.listen is None:
             raise InputError("agents.listen", "fleet.usage agents needs agents.listen")
         return self
+
+    @property
+    def demand_yarn_file(self) -> Path | None:
+        """The cluster file demand is read from with ``demand.kind: yarn``: ``demand.yarn``, else ``sinks.yarn``."""
+        return self.demand.yarn or self.sinks.yarn
+
+    @property
+    def demand_max_age_s(self) -> float:
+        """How long an RM's last good demand is used: configured, else three intervals (as ``plan_max_age_s``)."""
+        return self.demand.max_age_s or max(3 * self.interval_s, 1.0)
 
     @property
     def plan_max_age_s(self) -> float:
@@ -291,7 +333,7 @@ def _resolve_paths(config: ServiceConfig, base: Path) -> ServiceConfig:
         "policy": fix(config.policy),
         "kubernetes_clusters": fix(config.kubernetes_clusters),
         "fleet": config.fleet.model_copy(update={"inventory": fix(config.fleet.inventory), "scenario": scenario}),
-        "demand": config.demand.model_copy(update={"file": fix(config.demand.file)}),
+        "demand": config.demand.model_copy(update={"file": fix(config.demand.file), "yarn": fix(config.demand.yarn)}),
         "sinks": config.sinks.model_copy(update={"yarn": fix(config.sinks.yarn)}),
         "http": config.http.model_copy(update={
             "admin_tokens": fix(config.http.admin_tokens), "tls_cert": fix(config.http.tls_cert),
@@ -314,6 +356,7 @@ __all__ = [
     "LeaderKind",
     "LogConfig",
     "PlannerConfig",
+    "QuotaStatusConfig",
     "ServiceConfig",
     "SinksConfig",
     "UsageKind",

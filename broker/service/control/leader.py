@@ -11,7 +11,11 @@ before each push to a peer that has no fencing of its own (YARN, Kubernetes node
 
 - ``SoloElector``: one replica, always leading (the embedded default; no store to share).
 - ``RedisElector``: the Redis store's lease (``SET NX PX`` with a monotonically increasing token).
-- ``KubernetesElector``: a ``coordination.k8s.io/v1`` Lease, through ``plugins.kubernetes.LeaseElector``.
+- ``KubernetesElector``: a ``coordination.k8s.io/v1`` Lease, through ``plugins.kubernetes.LeaseElector``; its
+  token is the Lease's ``leaseTransitions``, which every new holder increments. With a shared (Redis) store the
+  elector has the store adopt each new term's token before it answers "leading" (``FenceKeeper``), so plans are
+  fenced exactly as with ``RedisElector``: once a successor has taken the Lease and been adopted, the store
+  refuses the deposed leader's token.
 """
 
 from __future__ import annotations
@@ -118,16 +122,34 @@ class RedisElector:
             log.warning("lease %s not released (it will expire): %s", self.lease, exc)
 
 
-class KubernetesElector:
-    """A Kubernetes Lease; its ``leaseTransitions`` count is the fencing token."""
+class FenceKeeper(Protocol):
+    """A store that fences writes with tokens issued elsewhere (``RedisStore``)."""
 
-    def __init__(self, elector: LeaseElector, lease: str, ttl_s: float,
+    def adopt_fence(self, lease: str, token: int) -> int:
+        """Make ``token`` the newest of ``lease`` unless a larger one was seen; the newest afterwards."""
+        ...
+
+
+class KubernetesElector:
+    """A Kubernetes Lease; its ``leaseTransitions`` count is the fencing token.
+
+    With ``fences`` (the shared store), a new term leads only once the store has adopted its token, so that the
+    loop never publishes with a fence the store would refuse, and the store refuses every earlier term's. When
+    the store has seen a larger token than the Lease's (the Lease was deleted and created again, or the
+    replicas elected through the store before), the leader moves its term past it on the Lease
+    (``LeaseElector.advance_token``) and has that adopted: tokens keep growing across both. A store that cannot
+    be reached leaves a new term not leading (it could not publish anyway) and is asked again next round."""
+
+    def __init__(self, elector: LeaseElector, lease: str, ttl_s: float, fences: FenceKeeper | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.elector = elector
         self.lease = lease
         self.ttl_s = ttl_s
+        self.fences = fences
         self._clock = clock
         self._until = float("-inf")
+        self._adopted: int | None = None
+        """The token the store adopted for this replica's current term (``None``: none yet)."""
 
     async def campaign(self) -> Fence | None:
         started = self._clock()
@@ -138,22 +160,49 @@ class KubernetesElector:
             leading = False
         token = self.elector.token
         if leading and token is not None:
+            token = await self._adopt(token)
+            if token is None:
+                self._until = float("-inf")
+                return None
             self._until = started + self.ttl_s * (1 - CLOCK_MARGIN)
             return Fence(self.lease, token)
-        if self._clock() < self._until and token is not None:
+        if self._clock() < self._until and token is not None and (self.fences is None or token == self._adopted):
             return Fence(self.lease, token)
-        self._until = float("-inf")
+        self._until, self._adopted = float("-inf"), None  # a later term, even one with this number, adopts again
         return None
+
+    async def _adopt(self, token: int) -> int | None:
+        """The term's token once the store has adopted it (at once without a store, or when already adopted);
+        ``None`` when it could not be (store unreachable, or the Lease lost while moving past the store's)."""
+        if self.fences is None or token == self._adopted:
+            return token
+        try:
+            newest = await asyncio.to_thread(self.fences.adopt_fence, self.lease, token)
+            if newest > token:
+                log.warning("lease %s: the store has seen token %d, above this term's %d; moving the term past it",
+                            self.lease, newest, token)
+                if not await asyncio.to_thread(self.elector.advance_token, newest + 1):
+                    return None
+                token = newest + 1
+                newest = await asyncio.to_thread(self.fences.adopt_fence, self.lease, token)
+        except PeerError as exc:
+            log.warning("lease %s: token %d not adopted by the store, not leading yet: %s", self.lease, token, exc)
+            return None
+        if newest != token:  # another term was adopted in between: this one is already deposed
+            return None
+        self._adopted = token
+        log.info("leading: lease %s with token %d, adopted by the store", self.lease, token)
+        return token
 
     def valid_until(self) -> float:
         return self._until
 
     async def resign(self) -> None:
-        self._until = float("-inf")
+        self._until, self._adopted = float("-inf"), None
         try:
             await asyncio.to_thread(self.elector.release)
         except PeerError as exc:
             log.warning("lease %s not released (it will expire): %s", self.lease, exc)
 
 
-__all__ = ["CLOCK_MARGIN", "Elector", "KubernetesElector", "RedisElector", "SoloElector"]
+__all__ = ["CLOCK_MARGIN", "Elector", "FenceKeeper", "KubernetesElector", "RedisElector", "SoloElector"]

@@ -11,7 +11,8 @@ Rules the loop keeps (DESIGN.md's "a plan is published only when complete"):
   converge on the same version.
 - **Push to every sink at once, each bounded by ``sinks.timeout_s``.** A failing or hanging peer costs its own
   push, never the other sinks' or the next cycle's; it converges when it is back, because sinks re-send what they
-  could not confirm.
+  could not confirm. The quota status (``sinks.quota_status``: the cycle's runtime quota on the policy object)
+  is written beside them, the same way, after each cycle's plan (not the fast path's).
 - **Act only while the lease is valid.** Before pushing, the leader checks that its lease has not run out; peers
   without fencing (YARN, Kubernetes node status) then hear from at most one leader at a time.
 - **Fast path.** A node over its safe limit is queued; one worker drains the queue, derives a plan with those
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -41,6 +43,7 @@ from broker.service.control.config import ServiceConfig
 from broker.service.control.cycle import Estimate, estimate, leaf_demand, make_plan, quota_document
 from broker.service.control.leader import Elector
 from broker.service.control.plans import PlanBoard
+from broker.service.control.quota_status import QuotaStatusSink
 from broker.service.control.sources import Usage, World
 from broker.service.observability.metrics import LoopStep, PushFailure, PushPath, ServiceMetrics
 from broker.service.sinks.base import CapacitySink, Eviction, SinkReport
@@ -90,6 +93,7 @@ class CycleOutcome:
     plan: Plan | None = None
     failed_step: str | None = None
     pushes: list[SinkReport] = field(default_factory=list)
+    quota: RuntimeQuota | None = None
 
 
 class ControlLoop:
@@ -97,6 +101,7 @@ class ControlLoop:
 
     def __init__(self, config: ServiceConfig, world: World, store: PlanStore, board: PlanBoard, elector: Elector,
                  sinks: Sequence[CapacitySink], metrics: ServiceMetrics, *, fenced_store: bool,
+                 quota_status: QuotaStatusSink | None = None,
                  clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.world = world
@@ -104,6 +109,7 @@ class ControlLoop:
         self.board = board
         self.elector = elector
         self.sinks = list(sinks)
+        self.quota_status = quota_status
         self.metrics = metrics
         self.fenced_store = fenced_store
         self.clock = clock
@@ -174,22 +180,21 @@ class ControlLoop:
         self.metrics.plan_published(plan)
         if quota[1] is not None:
             self.metrics.team_quota(quota[1], {team.team: team.placed for team in plan.teams})
-        pushes = await self._push(plan, PushPath.LOOP, lambda sink: sink.push(plan))
+        pushes = await self._push(plan, PushPath.LOOP, lambda sink: sink.push(plan), quota[1])
         self.metrics.cycle_finished(all(report.ok for report in pushes))
-        return CycleOutcome(plan, None, pushes)
+        return CycleOutcome(plan, None, pushes, quota[1])
 
     async def _collect(self, now_s: float) -> tuple[Usage, Demand]:
+        """The policy, usage and demand. The policy is read first and once per cycle: its team bindings map the
+        work read from the outside (apps in YARN queues) to teams, and the quota step uses the same policy."""
+        await self._read_policy()
         usage = await asyncio.to_thread(self.world.usage, now_s)
-        demand = await asyncio.to_thread(self.world.demand, now_s)
+        demand = await self.world.demand(now_s, self.policy.bindings() if self.policy is not None else {})
         self.history.observe(now_s, usage.cpu_milli, usage.memory_mib, usage.seen)
         return usage, demand
 
-    def _estimate(self, usage: Usage, now_s: float) -> Estimate:
-        found = estimate(self.world.inventory, self.fleet, self.history, now_s, self.forecast, self.published)
-        self.published = found.published
-        return found
-
-    async def _quota(self, found: Estimate, demand: Demand) -> tuple[QuotaDocument, RuntimeQuota | None]:
+    async def _read_policy(self) -> None:
+        """The stored policy; while the store is down, the last one read (none read yet: the step fails)."""
         try:
             self.policy = await asyncio.to_thread(self.store.policy)
         except PeerError as exc:
@@ -197,6 +202,14 @@ class ControlLoop:
             if self.policy is None:
                 raise
             log.warning("policy not read, using the last one read: %s", exc)
+
+    def _estimate(self, usage: Usage, now_s: float) -> Estimate:
+        found = estimate(self.world.inventory, self.fleet, self.history, now_s, self.forecast, self.published)
+        self.published = found.published
+        return found
+
+    async def _quota(self, found: Estimate, demand: Demand) -> tuple[QuotaDocument, RuntimeQuota | None]:
+        """The runtime quota of the policy ``_collect`` read this cycle."""
         document, runtime, strangers = quota_document(self.policy, found.pool, demand)
         if strangers:
             log.warning("demand of teams outside the quota policy gets nothing: %s", ", ".join(strangers))
@@ -230,39 +243,44 @@ class ControlLoop:
         self.board.put(stamped)
         return stamped
 
-    async def _push(self, plan: Plan, path: PushPath, call: Callable[[CapacitySink], Awaitable[SinkReport]]
-                    ) -> list[SinkReport]:
-        if not self.sinks:
+    async def _push(self, plan: Plan, path: PushPath, call: Callable[[CapacitySink], Awaitable[SinkReport]],
+                    quota: RuntimeQuota | None = None) -> list[SinkReport]:
+        """Push to every sink at once and, given the cycle's ``quota``, write it to the quota status sink."""
+        writes: list[tuple[str, Callable[[], Awaitable[SinkReport]]]] = [
+            (sink.name, functools.partial(call, sink)) for sink in self.sinks]
+        status = self.quota_status
+        if status is not None and quota is not None:
+            writes.append((status.name, functools.partial(status.push, quota, plan)))
+        if not writes:
             return []
         started = time.perf_counter()
         if not self.leading:
             log.warning("not pushing plan v%d: the lease ran out", plan.version)
             return []
-        reports = await asyncio.gather(*(self._bounded(sink, path, call) for sink in self.sinks))
+        reports = await asyncio.gather(*(self._bounded(name, path, write) for name, write in writes))
         ok = all(report.ok for report in reports)
         self.metrics.step_finished(LoopStep.PUSH, time.perf_counter() - started, ok)
         return list(reports)
 
-    async def _bounded(self, sink: CapacitySink, path: PushPath,
-                       call: Callable[[CapacitySink], Awaitable[SinkReport]]) -> SinkReport:
+    async def _bounded(self, name: str, path: PushPath, write: Callable[[], Awaitable[SinkReport]]) -> SinkReport:
         started = time.perf_counter()
         timeout = self.config.sinks.timeout_s
         try:
-            report = await asyncio.wait_for(call(sink), timeout)
+            report = await asyncio.wait_for(write(), timeout)
         except TimeoutError:
-            self.metrics.push_failed(sink.name, PushFailure.TIMEOUT, time.perf_counter() - started, path)
-            report = SinkReport(sink=sink.name, ok=False, seconds=time.perf_counter() - started,
+            self.metrics.push_failed(name, PushFailure.TIMEOUT, time.perf_counter() - started, path)
+            report = SinkReport(sink=name, ok=False, seconds=time.perf_counter() - started,
                                 error=f"no answer within {timeout:g} s (sinks.timeout_s)")
         except Exception as exc:  # a sink's own bug must not stop the other sinks or the loop
-            log.exception("sink %s raised", sink.name)
-            self.metrics.push_failed(sink.name, PushFailure.CRASH, time.perf_counter() - started, path)
-            report = SinkReport(sink=sink.name, ok=False, seconds=time.perf_counter() - started,
+            log.exception("sink %s raised", name)
+            self.metrics.push_failed(name, PushFailure.CRASH, time.perf_counter() - started, path)
+            report = SinkReport(sink=name, ok=False, seconds=time.perf_counter() - started,
                                 error=f"{type(exc).__name__}: {exc}")
         else:
             if path is PushPath.LOOP:
                 self.metrics.push_finished(report, path)
         if not report.ok:
-            log.warning("push to %s failed: %s", sink.name, report.error, extra={"sink": sink.name})
+            log.warning("push to %s failed: %s", name, report.error, extra={"sink": name})
         return report
 
     def _by_site(self, amounts: dict[str, Resources]) -> dict[str, Resources]:
@@ -371,7 +389,10 @@ class ControlLoop:
             await self.elector.resign()
             self.fence = None
             self.metrics.leadership(self.config.replica, False)
-            for sink in self.sinks:
+            closing: list[CapacitySink | QuotaStatusSink] = [*self.sinks]
+            if self.quota_status is not None:
+                closing.append(self.quota_status)
+            for sink in closing:
                 with contextlib.suppress(Exception):
                     await sink.close()
 

@@ -36,12 +36,14 @@ from broker.service.admin_api import Tokens
 from broker.service.admin_api import create_app as admin_app
 from broker.service.agents.fastpath import evictions_of, shrink_for
 from broker.service.agents.hub import AgentHub, ServerTls
-from broker.service.control.config import LeaderKind, ServiceConfig, UsageKind
+from broker.service.control.config import DemandKind, LeaderKind, ServiceConfig, UsageKind
 from broker.service.control.leader import Elector, KubernetesElector, RedisElector, SoloElector
 from broker.service.control.loop import ControlLoop, NodeShrink
 from broker.service.control.plans import BoardPlanSource, PlanBoard, StoreFeed
-from broker.service.control.sources import AgentUsage, DemandFile, LiveWorld, SimulatedWorld, World
+from broker.service.control.quota_status import QuotaStatusSink
+from broker.service.control.sources import AgentUsage, DemandFile, DemandSource, LiveWorld, SimulatedWorld, World
 from broker.service.control.storage import LocalPlans, PlanKeeper, ServiceStore
+from broker.service.control.yarn_demand import YarnDemandSource
 from broker.service.extender import (
     Conventions,
     Extender,
@@ -58,9 +60,9 @@ from broker.store.memory import MemoryStore
 from broker.store.policy_log import PolicyLog
 from broker.store.redis_store import RedisStore
 from broker.yarn_bridge import load_config as load_yarn_config
-from plugins.kubernetes import LeaseElector, api_clients, load_clusters
+from plugins.kubernetes import LeaseElector, QuotaStatusWriter, api_client, api_clients, load_clusters
 from plugins.node_agent.client import read_token
-from plugins.node_agent.wire import NodeSample
+from plugins.node_agent.wire import NOT_LEADER, NodeSample
 from plugins.sim.scenario import builtin_scenario, load_scenario
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ class Replica:
     app: Starlette
     feed: StoreFeed
     hub: AgentHub | None = None
+    yarn_demand: YarnDemandSource | None = None
     server: uvicorn.Server | None = None
     _plan_nodes: tuple[int, dict[str, NodePlan]] = field(default=(0, {}))
 
@@ -132,6 +135,8 @@ class Replica:
                 await serving
             if self.hub is not None:
                 await self.hub.stop()
+            if self.yarn_demand is not None:
+                await self.yarn_demand.aclose()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -178,6 +183,9 @@ class Replica:
             "plan_age_s": round(time.time() - plan.created_at_s, 3) if plan else None,
             "store_readable": self.feed.healthy,
         }
+        if self.yarn_demand is not None:  # an RM's demand missing degrades the plans, not the extender's answers
+            body["yarn_demand"] = {name: {"state": status.state.value, "age_s": status.age_s, "error": status.error}
+                                   for name, status in self.yarn_demand.status().items()}
         if problem:
             body["problem"] = problem
         return not problem and plan is not None, body
@@ -224,17 +232,31 @@ def _http_app(replica: Replica, extender_asgi: Starlette, admin: Starlette | Non
 # --- building ----------------------------------------------------------------------------------------------
 
 
-def _world(config: ServiceConfig, hub: AgentHub | None) -> World:
+def _world(config: ServiceConfig, hub: AgentHub | None, yarn_demand: YarnDemandSource | None) -> World:
     fleet = config.fleet
     if fleet.usage is UsageKind.SIMULATED:
         name = fleet.scenario
         scenario, base = (load_scenario(Path(name)) if name.endswith((".yaml", ".yml", ".json"))
                           else (builtin_scenario(name), None))
         return SimulatedWorld(scenario, base, time.time(), fleet.speed, fleet.replay_from_h * 3600)
-    assert fleet.inventory is not None and config.demand.file is not None and hub is not None  # validated
+    assert fleet.inventory is not None and hub is not None  # validated: a real fleet has agents
     inventory = load(Inventory, fleet.inventory)
-    return LiveWorld(inventory, AgentUsage(inventory, hub.latest, stale_s=max(3 * config.interval_s, 15.0)),
-                     DemandFile(config.demand.file))
+    demand: DemandSource | None = yarn_demand
+    if demand is None:
+        assert config.demand.file is not None  # validated: a real fleet's demand is a file or the YARN RMs
+        demand = DemandFile(config.demand.file)
+    return LiveWorld(inventory, AgentUsage(inventory, hub.latest, stale_s=max(3 * config.interval_s, 15.0)), demand)
+
+
+def _yarn_demand(config: ServiceConfig, metrics: ServiceMetrics) -> YarnDemandSource | None:
+    """With ``demand.kind: yarn``, a reader of every RM of the cluster file (``demand.yarn``, else
+    ``sinks.yarn``); the file is read and checked here, before anything starts."""
+    if config.demand.kind is not DemandKind.YARN:
+        return None
+    path = config.demand_yarn_file
+    assert path is not None  # validated
+    return YarnDemandSource.from_config(load_yarn_config(path), metrics, timeout_s=config.demand.timeout_s,
+                                        max_age_s=config.demand_max_age_s)
 
 
 def _stores(config: ServiceConfig) -> tuple[ServiceStore, RedisStore | None]:
@@ -262,7 +284,7 @@ def _elector(config: ServiceConfig, redis: RedisStore | None) -> Elector:
     elector = LeaseElector(CoordinationV1Api(clients[leader.cluster]), leader.namespace, leader.lease,
                            config.replica, peer=leader.cluster, lease_duration_s=max(int(leader.ttl_s), 1),
                            renew_deadline_s=leader.ttl_s * 0.7)
-    return KubernetesElector(elector, leader.lease, leader.ttl_s)
+    return KubernetesElector(elector, leader.lease, leader.ttl_s, fences=redis)
 
 
 def _sinks(config: ServiceConfig, inventory: Inventory, conventions: Conventions) -> list[CapacitySink]:
@@ -274,6 +296,24 @@ def _sinks(config: ServiceConfig, inventory: Inventory, conventions: Conventions
         sinks.extend(kubernetes_sinks(load_clusters(config.kubernetes_clusters), conventions,
                                       request_timeout_s=config.sinks.timeout_s))
     return sinks
+
+
+def _quota_status(config: ServiceConfig) -> QuotaStatusSink | None:
+    """The quota status sink on the cluster ``sinks.quota_status.cluster`` names in ``kubernetes_clusters``."""
+    wanted = config.sinks.quota_status
+    if wanted is None:
+        return None
+    assert config.kubernetes_clusters is not None  # validated
+    clusters = load_clusters(config.kubernetes_clusters).clusters
+    found = next((i for i, cluster in enumerate(clusters) if cluster.name == wanted.cluster), None)
+    if found is None:
+        raise InputError("sinks.quota_status.cluster", f"no cluster {wanted.cluster!r} in {config.kubernetes_clusters}")
+    from kubernetes.client import CustomObjectsApi
+
+    api = api_client(clusters[found], f"clusters[{found}]")
+    writer = QuotaStatusWriter(CustomObjectsApi(api), f"kube-apiserver {wanted.cluster}",
+                               request_timeout_s=config.sinks.timeout_s)
+    return QuotaStatusSink(writer, wanted.cluster, wanted.name, api.close)
 
 
 def _bound_by_name(policy: QuotaPolicy, inventory: Inventory) -> QuotaPolicy:
@@ -316,13 +356,15 @@ def build(config: ServiceConfig, env: Mapping[str, str]) -> Replica:
         tls = (ServerTls(config.agents.tls_cert, config.agents.tls_key, config.agents.tls_client_ca)
                if config.agents.tls_cert and config.agents.tls_key else None)
         hub = AgentHub(token, host=host, port=int(port), tls=tls)
-    world = _world(config, hub)
+    yarn_demand = _yarn_demand(config, metrics)
+    world = _world(config, hub, yarn_demand)
     _seed_policy(config, store, world)
     conventions = Conventions.for_domain(config.extender.domain)
     board = PlanBoard()
     loop = ControlLoop(config, world, store, board, _elector(config, redis),
                        _sinks(config, world.inventory, conventions), metrics,
-                       fenced_store=config.leader.kind is LeaderKind.REDIS)
+                       fenced_store=redis is not None and config.leader.kind is not LeaderKind.NONE,
+                       quota_status=_quota_status(config))
     extender = Extender(ExtenderConfig(conventions=conventions, cluster=config.extender.cluster,
                                        max_plan_age_s=config.plan_max_age_s, stale_policy=StalePolicy.CLOSED),
                         registry=metrics.registry)
@@ -330,11 +372,11 @@ def build(config: ServiceConfig, env: Mapping[str, str]) -> Replica:
     admin = None
     if config.http.admin_tokens is not None:
         admin = admin_app(PolicyLog(store.policies), Tokens.load(config.http.admin_tokens))
-    replica = Replica(config, metrics, store, board, loop, extender, Starlette(), feed, hub)
+    replica = Replica(config, metrics, store, board, loop, extender, Starlette(), feed, hub, yarn_demand)
     replica.app = _http_app(replica, create_app(extender), admin)
     if hub is not None:
         hub.on_sample = replica.on_sample
-        hub.refusing = lambda: None if loop.leading else "not the leader: reconnect to reach it"
+        hub.refusing = lambda: None if loop.leading else f"{NOT_LEADER}: reconnect to reach it"
     return replica
 
 

@@ -7,12 +7,19 @@ worlds exist:
 - ``SimulatedWorld``: the embedded scenario of ``broker simulate`` played against the wall clock (optionally
   faster), so that ``broker serve`` with no configuration shows the whole loop on a laptop. It back-fills a day of
   history at start, as a real deployment would read it from its metrics store, so the first plans are not blind.
-- ``LiveWorld``: an inventory file, usage from the node agents (``AgentUsage``), and demand from a file that is
-  re-read when it changes (``DemandFile``).
+- ``LiveWorld``: an inventory file, usage from the node agents (``AgentUsage``), and demand from a
+  ``DemandSource``: a file that is re-read when it changes (``DemandFile``), or the YARN ResourceManagers
+  (``yarn_demand.YarnDemandSource``).
+
+``demand`` is a coroutine, because the real source of demand is a set of peers read over the network at once;
+the sources that compute or parse (the scenario, the file) do it in a worker thread, off the event loop. It is
+given the quota policy's team bindings of the cycle, because work read from the outside (an app in a YARN queue)
+belongs to a team only through them; the loop reads the policy once per cycle, so demand and quota agree on it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -24,7 +31,7 @@ import numpy as np
 
 from broker.capacity.history import BoolArray, IntArray, UsageHistory
 from broker.errors import InputError
-from broker.model import Demand, DemandClass, Inventory, Resources, load
+from broker.model import Demand, DemandClass, Inventory, Resources, TeamBinding, load
 from broker.model.demand import Sink
 from plugins.sim.fleet import build_inventory, load_factors
 from plugins.sim.offline import Job
@@ -53,13 +60,20 @@ class World(Protocol):
         """Online usage now; a node without fresh figures is not ``seen`` (the estimator lends it nothing)."""
         ...
 
-    def demand(self, now_s: float) -> Demand:
-        """Offline demand now (running and pending), as classes."""
+    async def demand(self, now_s: float, bindings: Mapping[str, TeamBinding]) -> Demand:
+        """Offline demand now (running and pending), as classes; ``bindings``: each team's YARN queues and
+        namespaces, from the quota policy the cycle uses (empty without one)."""
         ...
 
     def backfill(self, history: UsageHistory, now_s: float) -> None:
         """Add whatever past usage the world knows to a fresh ``history`` (nothing, for most worlds)."""
         ...
+
+
+class DemandSource(Protocol):
+    """Where a ``LiveWorld``'s demand comes from (see ``World.demand``)."""
+
+    async def demand(self, now_s: float, bindings: Mapping[str, TeamBinding]) -> Demand: ...
 
 
 class SimulatedWorld:
@@ -114,7 +128,11 @@ class SimulatedWorld:
             usage = self._usage_at_step(max(first - back, 0))
             history.observe(now_s - back * step_s / self._speed, usage.cpu_milli, usage.memory_mib, usage.seen)
 
-    def demand(self, now_s: float) -> Demand:
+    async def demand(self, now_s: float, bindings: Mapping[str, TeamBinding]) -> Demand:
+        """The scenario's jobs running at ``now_s`` (its teams are bound by name: ``bindings`` adds nothing)."""
+        return await asyncio.to_thread(self._demand_at, now_s)
+
+    def _demand_at(self, now_s: float) -> Demand:
         at = self._sim_s(now_s) % self._span_s
         workers: Counter[tuple[str, int, int, bool]] = Counter()
         ams: Counter[str] = Counter()
@@ -182,7 +200,11 @@ class DemandFile:
         self._identity: tuple[int, int] | None = None
         self._demand = Demand()
 
-    def demand(self, now_s: float) -> Demand:
+    async def demand(self, now_s: float, bindings: Mapping[str, TeamBinding]) -> Demand:
+        """The file's classes (already in team terms: ``bindings`` adds nothing), parsed off the event loop."""
+        return await asyncio.to_thread(self._read)
+
+    def _read(self) -> Demand:
         try:
             st = os.stat(self.path)
         except OSError as exc:
@@ -195,9 +217,9 @@ class DemandFile:
 
 
 class LiveWorld:
-    """A real fleet: inventory file, agents' usage, demand file."""
+    """A real fleet: inventory file, agents' usage, demand from a file or the YARN RMs."""
 
-    def __init__(self, inventory: Inventory, usage: AgentUsage, demand: DemandFile) -> None:
+    def __init__(self, inventory: Inventory, usage: AgentUsage, demand: DemandSource) -> None:
         self._inventory = inventory
         self._usage = usage
         self._demand = demand
@@ -209,11 +231,11 @@ class LiveWorld:
     def usage(self, now_s: float) -> Usage:
         return self._usage.usage(now_s)
 
-    def demand(self, now_s: float) -> Demand:
-        return self._demand.demand(now_s)
+    async def demand(self, now_s: float, bindings: Mapping[str, TeamBinding]) -> Demand:
+        return await self._demand.demand(now_s, bindings)
 
     def backfill(self, history: UsageHistory, now_s: float) -> None:
         """Nothing to add: the agents' figures start now (the estimator lends cautiously until it has a day)."""
 
 
-__all__ = ["AgentSample", "AgentUsage", "DemandFile", "LiveWorld", "SimulatedWorld", "Usage", "World"]
+__all__ = ["AgentSample", "AgentUsage", "DemandFile", "DemandSource", "LiveWorld", "SimulatedWorld", "Usage", "World"]

@@ -7,6 +7,7 @@
 from broker.service.observability.logs import FORMATS, LEVELS, JsonFormatter, TextFormatter, configure_logging
 from broker.service.observability.metrics import (
     DIMENSIONS,
+    DemandReadFailure,
     LoopStep,
     PushFailure,
     PushPath,
@@ -18,6 +19,7 @@ __all__ = [
     "DIMENSIONS",
     "FORMATS",
     "LEVELS",
+    "DemandReadFailure",
     "JsonFormatter",
     "LoopStep",
     "PushFailure",

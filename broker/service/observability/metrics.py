@@ -10,9 +10,9 @@ gauges carry a ``dimension`` label that is ``cpu_cores`` or ``memory_bytes`` (th
 they are converted here, and ``UNLIMITED`` becomes ``+Inf``); durations are seconds; timestamps are Unix seconds.
 
 Cardinality is bounded by configuration, never by the fleet: labels are sites, teams (quota groups), sinks, loop
-steps, store operations and the replica identity. Nodes are never a label: 10,000 nodes x a few series each would
-dominate the Prometheus server's memory for figures nobody graphs per node. Per-node facts are aggregated before
-they get here (per site) or observed into a histogram.
+steps, store operations, the replica identity, and the YARN clusters and queues demand is read from. Nodes are
+never a label: 10,000 nodes x a few series each would dominate the Prometheus server's memory for figures nobody
+graphs per node. Per-node facts are aggregated before they get here (per site) or observed into a histogram.
 
 Agent lag is such a case. A gauge per node would be 5,000-10,000 series that churn as nodes come and go. What
 the operator needs instead is (a) the distribution of how late samples arrive, (b) whether any agent is late
@@ -84,6 +84,17 @@ class PushFailure(StrEnum):
     """The peer confirmed some nodes and not others; the rest are retried next round."""
     CRASH = "crash"
     """The sink raised instead of reporting: a bug in the sink."""
+
+
+class DemandReadFailure(StrEnum):
+    """Why a YARN cluster's demand was not read this cycle (the ``reason`` label; the error text goes to the log)."""
+
+    TIMEOUT = "timeout"
+    """No answer within ``demand.timeout_s``: the RM hangs, or its retries outlasted the budget."""
+    PEER = "peer"
+    """The RM failed or refused: unreachable, no active RM (standby only), an error status, a malformed answer."""
+    INVALID = "invalid"
+    """The RM answered, but what it asked for could not be turned into demand classes."""
 
 
 def _amounts(resources: Resources) -> tuple[float, float]:
@@ -221,6 +232,27 @@ class ServiceMetrics:
         self._store_errors = Counter("broker_store_errors", "Store operations that failed.", ["operation"],
                                      registry=r)
 
+        # Demand read from the YARN ResourceManagers (demand.kind yarn). Clusters and queues are the RMs'
+        # configuration, bounded like teams.
+        self._yarn_clusters: set[str] = set()
+        self._yarn_teams: set[str] = set()
+        self._yarn_queues: set[tuple[str, str]] = set()
+        self._yarn_read_seconds = Histogram(
+            "broker_yarn_demand_read_seconds", "Duration of a demand read from a YARN cluster's ResourceManager.",
+            ["cluster"], buckets=_PUSH_BUCKETS, registry=r)
+        self._yarn_read_failures = Counter(
+            "broker_yarn_demand_read_failures", "Demand reads from a YARN cluster that failed, by reason.",
+            ["cluster", "reason"], registry=r)
+        self._yarn_age = Gauge(
+            "broker_yarn_demand_age_seconds", "Age of the demand the loop uses for a YARN cluster (+Inf: none).",
+            ["cluster"], registry=r)
+        self._yarn_pending = Gauge(
+            "broker_yarn_demand_pending_containers", "Pending containers of a team's YARN apps.", ["team"],
+            registry=r)
+        self._yarn_unmapped = Gauge(
+            "broker_yarn_demand_unmapped_containers", "Pending containers in YARN queues of no team.",
+            ["cluster", "queue"], registry=r)
+
     # --- exposition ---------------------------------------------------------------------------------------
 
     def exposition(self) -> tuple[bytes, str]:
@@ -345,6 +377,34 @@ class ServiceMetrics:
         self._agents_expected.set(expected)
         self._agent_lag_max.set(max_lag_s)
 
+    # --- demand from the YARN ResourceManagers -------------------------------------------------------------
+
+    def yarn_demand_read(self, cluster: str, seconds: float, failure: DemandReadFailure | None = None) -> None:
+        """One cluster's demand read took ``seconds``; a failed one is also counted by ``failure``."""
+        self._yarn_read_seconds.labels(cluster).observe(seconds)
+        if failure is not None:
+            self._yarn_read_failures.labels(cluster, failure.value).inc()
+
+    def yarn_demand_used(self, ages_s: Mapping[str, float], pending: Mapping[str, int],
+                         unmapped: Mapping[tuple[str, str], int]) -> None:
+        """The YARN demand a cycle used: per cluster the age of its demand (``math.inf``: it contributes
+        nothing), per team its pending containers, per (cluster, queue of no team) the pending containers nobody
+        plans for. Keys not given lose their series."""
+        with self._lock:
+            for cluster in self._yarn_clusters - ages_s.keys():
+                self._yarn_age.remove(cluster)
+            for team in self._yarn_teams - pending.keys():
+                self._yarn_pending.remove(team)
+            for cluster, queue in self._yarn_queues - unmapped.keys():
+                self._yarn_unmapped.remove(cluster, queue)
+            self._yarn_clusters, self._yarn_teams, self._yarn_queues = set(ages_s), set(pending), set(unmapped)
+            for cluster, age in ages_s.items():
+                self._yarn_age.labels(cluster).set(age)
+            for team, count in pending.items():
+                self._yarn_pending.labels(team).set(count)
+            for (cluster, queue), count in unmapped.items():
+                self._yarn_unmapped.labels(cluster, queue).set(count)
+
     # --- high availability and the store --------------------------------------------------------------------
 
     def leadership(self, replica: str, leading: bool) -> None:
@@ -380,6 +440,13 @@ class ServiceMetrics:
         for team in self._teams:
             self._forget(team)
         self._teams = set()
+        for cluster in self._yarn_clusters:
+            self._yarn_age.remove(cluster)
+        for team in self._yarn_teams:
+            self._yarn_pending.remove(team)
+        for cluster, queue in self._yarn_queues:
+            self._yarn_unmapped.remove(cluster, queue)
+        self._yarn_clusters, self._yarn_teams, self._yarn_queues = set(), set(), set()
         self._published_at = None
         self._plan_version.set(-1)
         for gauge in (self._bound_gap, self._objective, self._greedy_objective):
@@ -410,4 +477,4 @@ class ServiceMetrics:
                 gauge.remove(team, dimension)
 
 
-__all__ = ["DIMENSIONS", "LoopStep", "PushFailure", "PushPath", "ServiceMetrics", "bound_gap"]
+__all__ = ["DIMENSIONS", "DemandReadFailure", "LoopStep", "PushFailure", "PushPath", "ServiceMetrics", "bound_gap"]
