@@ -40,6 +40,9 @@ class DemandClass(BaseModel):
     - ``running``: how many of the ``count`` already run. The planner places all ``count`` (a running container
       may be placed elsewhere than it runs: the plan says where capacity goes, not where containers are); the
       extender counts the running ones, plus the pods it admitted since the plan, against the team's quota.
+    - ``cluster``: the inventory cluster whose nodes may run the containers, for work only one cluster's
+      scheduler can start (a YARN cluster's pending asks run only on that RM's NodeManagers); ``None``: any
+      node. An executor class names the same cluster as its ``am_class``, since a job runs in one cluster.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -57,6 +60,7 @@ class DemandClass(BaseModel):
     sink: Sink = Sink.YARN
     am_class: str | None = Field(None, pattern=NAME_PATTERN)
     running: int = Field(0, ge=0, le=10_000_000)
+    cluster: str | None = Field(None, pattern=NAME_PATTERN)
 
     @model_validator(mode="after")
     def _shape_is_positive(self) -> Self:
@@ -73,7 +77,8 @@ class DemandClass(BaseModel):
 
 
 class Demand(BaseModel):
-    """A demand document: every class, names unique; an ``am_class`` names an AM class of the same team."""
+    """A demand document: every class, names unique; an ``am_class`` names an AM class of the same team and
+    cluster."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -93,6 +98,10 @@ class Demand(BaseModel):
                 raise InputError(f"classes[{i}].am_class",
                                  f"{item.am_class!r} must be an is_am class of team {item.team!r} and "
                                  f"{item.name!r} not an AM class itself")
+            if am.cluster != item.cluster:
+                raise InputError(f"classes[{i}].cluster",
+                                 f"{item.name!r} runs in cluster {item.cluster!r} but its AM class "
+                                 f"{am.name!r} in {am.cluster!r}: a job's AMs and executors share a cluster")
         return self
 
 

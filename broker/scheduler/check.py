@@ -21,8 +21,8 @@ from broker.scheduler.problem import PlacementProblem, network_need
 
 @dataclass(frozen=True)
 class Violation:
-    """One broken rule: ``kind`` (capacity, nic, label, link, quota, demand, am, unknown, sink), where and
-    what."""
+    """One broken rule: ``kind`` (capacity, nic, label, cluster, link, quota, demand, am, unknown, sink), where
+    and what."""
 
     kind: str
     where: str
@@ -54,6 +54,10 @@ def check_feasible(problem: PlacementProblem, plan: Plan) -> tuple[Violation, ..
                 out.append(Violation("label", node.name, f"AM class {item.name} on an elastic node"))
             if item.requires_disk and not node.disk:
                 out.append(Violation("label", node.name, f"class {item.name} needs disk, node is diskless"))
+            if item.cluster is not None and item.cluster != node.cluster:
+                out.append(Violation("cluster", node.name,
+                                     f"class {item.name} runs only in cluster {item.cluster}, node is in "
+                                     f"{node.cluster}"))
             shapes[item.sink] = shapes[item.sink] + item.shape * p.count
             nic += network_need(item) * p.count
             placed[item.name] += p.count

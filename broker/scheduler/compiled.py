@@ -32,6 +32,20 @@ UNREACHABLE = -2
 """``link_of`` entry: the class reads remote data and no link joins the two sites."""
 NO_AM = -1
 """``am_of`` entry: the class names no ``am_class``."""
+NO_CLUSTER = -1
+"""``cluster_of`` entry: the class may run in any cluster; ``node_cluster`` entry: no class is tied to the node's
+cluster."""
+
+
+def admits(requires_disk: BoolArray, is_am: BoolArray, cluster: IntArray, disk: BoolArray, stable: BoolArray,
+           node_cluster: IntArray) -> BoolArray:
+    """Whether classes with these restrictions may run on nodes (or node groups) with these labels and cluster:
+    ``disk`` for shuffle writers, ``stable`` for AMs and drivers, the class's own cluster when it is tied to one.
+    Class arguments broadcast against node arguments. This is the one eligibility rule: ``Compiled.label_ok``
+    (every pass, the explanations) and the LP's eligible pairs both read it."""
+    ok: BoolArray = ((~requires_disk | disk) & (~is_am | stable)
+                     & ((cluster == NO_CLUSTER) | (cluster == node_cluster)))
+    return ok
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,6 +57,7 @@ class Compiled:
     node_site: IntArray  # [N]
     node_disk: BoolArray  # [N]
     node_stable: BoolArray  # [N]
+    node_cluster: IntArray  # [N] index of the node's cluster among those classes are tied to, or NO_CLUSTER
     need: IntArray  # [K, D] per container, network includes reads
     shape: IntArray  # [K, D] per container as quota counts it (shape only)
     count: IntArray  # [K]
@@ -50,6 +65,9 @@ class Compiled:
     requires_disk: BoolArray  # [K]
     is_am: BoolArray  # [K]
     am_of: IntArray  # [K] index of the class's am_class, or NO_AM
+    cluster_of: IntArray  # [K] index of the cluster the class is tied to (as node_cluster), or NO_CLUSTER
+    restriction_of: IntArray  # [K] row of ``admitted`` for the class's (disk, AM, cluster) restriction
+    admitted: BoolArray  # [R, N] nodes each distinct restriction admits (read-only)
     read: IntArray  # [K] Mbit/s read per container
     priority: IntArray  # [K]
     link_of: IntArray  # [K, S] link used when class k computes at site s, or LOCAL / UNREACHABLE
@@ -92,13 +110,10 @@ class Compiled:
         return out
 
     def label_ok(self, k: int) -> BoolArray:
-        """[N] nodes whose labels admit class ``k``: disk for shuffle writers, stable for AMs and drivers."""
-        ok: BoolArray = np.ones(self.n_nodes, dtype=bool)
-        if self.requires_disk[k]:
-            ok &= self.node_disk
-        if self.is_am[k]:
-            ok &= self.node_stable
-        return ok
+        """[N] nodes whose labels and cluster admit class ``k`` (``admits``), read-only. Classes share a few
+        restrictions, so their masks are computed once per restriction in ``compile_problem``, not per call."""
+        row: BoolArray = self.admitted[self.restriction_of[k]]
+        return row
 
     def site_ok(self, k: int) -> BoolArray:
         """[N] nodes at sites from which class ``k`` can reach its data."""
@@ -130,21 +145,37 @@ def compile_problem(problem: PlacementProblem) -> Compiled:
                 link_of[k, s] = link_index.get(frozenset((item.data_site, site)), UNREACHABLE)
     quotas = [problem.team_quota(t) for t in team_names]
     class_index = {c.name: k for k, c in enumerate(classes)}
+    tied = {name: i for i, name in enumerate(sorted({c.cluster for c in classes if c.cluster is not None}))}
+    node_cluster = np.array([tied.get(n.cluster, NO_CLUSTER) for n in nodes], dtype=np.int64)
+    node_disk = np.array([n.disk for n in nodes], dtype=bool)
+    node_stable = np.array([n.stable for n in nodes], dtype=bool)
+    requires_disk = np.array([c.requires_disk for c in classes], dtype=bool)
+    is_am = np.array([c.is_am for c in classes], dtype=bool)
+    cluster_of = np.array([NO_CLUSTER if c.cluster is None else tied[c.cluster] for c in classes], dtype=np.int64)
+    restrictions, restriction_of = np.unique(np.column_stack([requires_disk, is_am, cluster_of]).astype(np.int64),
+                                             axis=0, return_inverse=True)
+    admitted = admits(restrictions[:, 0, None] > 0, restrictions[:, 1, None] > 0, restrictions[:, 2, None],
+                      node_disk[None, :], node_stable[None, :], node_cluster[None, :])
+    admitted.flags.writeable = False
     return Compiled(
         problem=problem,
         cap=np.minimum(cap, UNLIMITED),
         node_site=np.array([site_index[n.site] for n in nodes], dtype=np.int64),
-        node_disk=np.array([n.disk for n in nodes], dtype=bool),
-        node_stable=np.array([n.stable for n in nodes], dtype=bool),
+        node_disk=node_disk,
+        node_stable=node_stable,
+        node_cluster=node_cluster,
         need=np.array([(*tuple(c.shape)[:NETWORK], network_need(c), c.shape.gpu) for c in classes],
                       dtype=np.int64).reshape(len(classes), DIMS),
         shape=np.array([tuple(c.shape) for c in classes], dtype=np.int64).reshape(len(classes), DIMS),
         count=np.array([c.count for c in classes], dtype=np.int64),
         team_of=np.array([team_index[c.team] for c in classes], dtype=np.int64),
-        requires_disk=np.array([c.requires_disk for c in classes], dtype=bool),
-        is_am=np.array([c.is_am for c in classes], dtype=bool),
+        requires_disk=requires_disk,
+        is_am=is_am,
         am_of=np.array([NO_AM if c.am_class is None else class_index[c.am_class] for c in classes],
                        dtype=np.int64),
+        cluster_of=cluster_of,
+        restriction_of=restriction_of.reshape(len(classes)),
+        admitted=admitted,
         read=np.array([c.read_mbps for c in classes], dtype=np.int64),
         priority=np.array([c.priority for c in classes], dtype=np.int64),
         link_of=link_of,
@@ -159,4 +190,5 @@ def compile_problem(problem: PlacementProblem) -> Compiled:
     )
 
 
-__all__ = ["DIMS", "LOCAL", "NETWORK", "NO_AM", "SHARE_DIMS", "UNREACHABLE", "Compiled", "compile_problem"]
+__all__ = ["DIMS", "LOCAL", "NETWORK", "NO_AM", "NO_CLUSTER", "SHARE_DIMS", "UNREACHABLE", "Compiled", "admits",
+           "compile_problem"]

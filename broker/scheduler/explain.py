@@ -10,7 +10,8 @@ constraint is the first to refuse that container, in this order:
 3. **capacity**: no node, whatever its labels or site, has room for one (counting the NIC separately: room in
    every dimension but the NIC is **bandwidth**);
 4. **label**: nodes with room exist, but none carries the label the class needs (``stable`` for AMs, ``disk``
-   for shuffle writers);
+   for shuffle writers) or, for a class tied to a cluster, none of them is in that cluster, even though other
+   clusters have room (``cluster`` is a restriction like a label; a cluster without nodes is explained here too);
 5. **bandwidth**: labelled nodes with room exist, but only at sites whose link to the data is missing or full.
 
 ``would_help`` quantifies the fix: the quota, capacity or labelled capacity the missing containers need, and
@@ -58,11 +59,11 @@ def _diagnose(state: Residual, k: int) -> tuple[Binding, str, str]:
             return (Binding.BANDWIDTH, "nodes have room but their NIC budget is used up",
                     f"{missing * int(compiled.need[k, NETWORK])} Mbit/s more NIC budget on eligible nodes")
         return (Binding.CAPACITY, "no node has room for one more container",
-                f"{_amount(item.shape, missing)} more lendable capacity on {_labels(compiled, k)} nodes")
+                f"{_amount(item.shape, missing)} more lendable capacity on {_eligible(compiled, k)}")
     labelled = room & compiled.label_ok(k)
     if not labelled.any():
-        return (Binding.LABEL, f"nodes with room are not {_labels(compiled, k)}",
-                f"{_amount(item.shape, missing)} of lendable capacity on {_labels(compiled, k)} nodes")
+        return (Binding.LABEL, _refused(compiled, k),
+                f"{_amount(item.shape, missing)} of lendable capacity on {_eligible(compiled, k)}")
     sites = np.unique(compiled.node_site[labelled]).tolist()
     links = []
     for s in sites:
@@ -116,9 +117,29 @@ def _fits_without_nic(state: Residual, k: int) -> IntArray:
 
 
 def _labels(compiled: Compiled, k: int) -> str:
-    parts = [label for label, needed in (("stable", compiled.is_am[k]), ("disk", compiled.requires_disk[k]))
-             if needed]
-    return "+".join(parts) or "any"
+    """The labels class ``k`` needs, joined (``stable+disk``); empty for none."""
+    return "+".join(label for label, needed in (("stable", compiled.is_am[k]), ("disk", compiled.requires_disk[k]))
+                    if needed)
+
+
+def _eligible(compiled: Compiled, k: int) -> str:
+    """The nodes class ``k`` may use, in words: ``any nodes``, ``stable nodes``, ``disk nodes of cluster c``."""
+    cluster = compiled.problem.demand.classes[k].cluster
+    labels = _labels(compiled, k)
+    if cluster is None:
+        return f"{labels or 'any'} nodes"
+    return f"{labels} nodes of cluster {cluster}".lstrip()
+
+
+def _refused(compiled: Compiled, k: int) -> str:
+    """Why the nodes with room do not take class ``k``: their labels or, for a class tied to a cluster, that only
+    that cluster's nodes may and none of them has room (or the cluster has no nodes at all)."""
+    cluster = compiled.problem.demand.classes[k].cluster
+    if cluster is None:
+        return f"nodes with room are not {_labels(compiled, k)}"
+    has_nodes = bool((compiled.node_cluster == compiled.cluster_of[k]).any())
+    return (f"only {_eligible(compiled, k)} may run it, and "
+            + ("none of them has room" if has_nodes else f"cluster {cluster} has no nodes"))
 
 
 def _amount(shape: Resources, count: int) -> Resources:

@@ -1,7 +1,8 @@
 """The greedy baseline: first-fit decreasing, as a standard scheduler places.
 
 Classes in order of priority, then size (largest first); each class fills the nodes in inventory order, every
-hard constraint respected (labels, data reachability, capacity, NIC, links, quota, demand, AM share). AM
+hard constraint respected (labels, cluster, data reachability, capacity, NIC, links, quota, demand, AM
+share). AM
 classes that executors name go first, as YARN allocates an application's AM before its executors. This is what
 YARN's and Kubernetes' schedulers get when they take requests one by one: they do not look ahead, so general
 work lands on the scarce ``stable`` and ``disk`` nodes and on the cross-site links before the work that can

@@ -1,8 +1,9 @@
 """Aggregation of interchangeable nodes.
 
-Nodes with the same site, labels and *effective* capacity are interchangeable for every constraint of the
-model, so the LP needs one variable per class and *group*, not per class and node: a fleet of 5,000 nodes
-built from a few machine types and spare levels becomes a couple of hundred groups. The LP of the grouped
+Nodes with the same site, labels, cluster (when a class is tied to it) and *effective* capacity are
+interchangeable for every constraint of the model, so the LP needs one variable per class and *group*, not per
+class and node: a fleet of 5,000 nodes built from a few machine types and spare levels becomes a couple of
+hundred groups. The LP of the grouped
 model equals the LP of the per-node model over the same capacities (averaging a per-node LP solution over a
 group's members gives a grouped solution of the same value, and spreading a grouped one evenly gives a
 per-node one), so the bound stays exact; integrality is restored by the exact per-node packing in
@@ -40,7 +41,8 @@ SAFE_FACTOR = 2**31
 @dataclass(frozen=True, eq=False)
 class Groups:
     """``members[g]``: node indices of group ``g``, in inventory order; ``cap``/``site``/... describe one
-    member, ``cap`` being the effective capacity (dimensions that cannot bind read ``UNLIMITED``)."""
+    member, ``cap`` being the effective capacity (dimensions that cannot bind read ``UNLIMITED``) and ``cluster``
+    its ``Compiled.node_cluster``."""
 
     group_of: IntArray  # [N]
     members: tuple[IntArray, ...]
@@ -48,18 +50,20 @@ class Groups:
     site: IntArray  # [G]
     disk: BoolArray  # [G]
     stable: BoolArray  # [G]
+    cluster: IntArray  # [G]
     size: IntArray  # [G] number of members
 
 
 def group_nodes(compiled: Compiled) -> Groups:
-    """Group ``compiled``'s nodes by (site, disk, stable, effective capacity); groups in order of their
-    first member."""
+    """Group ``compiled``'s nodes by (site, disk, stable, cluster, effective capacity); groups in order of
+    their first member. Clusters no class is tied to are all ``NO_CLUSTER`` and split no group."""
     if compiled.n_nodes == 0:
         empty = np.zeros(0, dtype=np.int64)
         return Groups(group_of=empty, members=(), cap=compiled.cap[:0], site=empty,
-                      disk=np.zeros(0, dtype=bool), stable=np.zeros(0, dtype=bool), size=empty)
+                      disk=np.zeros(0, dtype=bool), stable=np.zeros(0, dtype=bool), cluster=empty, size=empty)
     cap = effective_capacity(compiled)
-    key = np.column_stack([compiled.node_site, compiled.node_disk, compiled.node_stable, cap])
+    key = np.column_stack([compiled.node_site, compiled.node_disk, compiled.node_stable, compiled.node_cluster,
+                           cap])
     _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")
     rank = np.empty_like(order)
@@ -70,7 +74,8 @@ def group_nodes(compiled: Compiled) -> Groups:
     members = tuple(by_group[bounds[g]:bounds[g + 1]] for g in range(order.size))
     reps = first[order]
     return Groups(group_of=group_of, members=members, cap=cap[reps], site=compiled.node_site[reps],
-                  disk=compiled.node_disk[reps], stable=compiled.node_stable[reps], size=np.diff(bounds))
+                  disk=compiled.node_disk[reps], stable=compiled.node_stable[reps],
+                  cluster=compiled.node_cluster[reps], size=np.diff(bounds))
 
 
 def effective_capacity(compiled: Compiled) -> IntArray:

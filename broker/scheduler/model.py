@@ -18,11 +18,12 @@ Notation (indices as in ``compiled``; ``g`` ranges over node groups, see ``group
                 Σ_{k∈t} s_k y_k = γ_t + Σ_j φ_tj + ε_t     ∀ t           team size splits into the tiers
                 y_k / D_k ≤ y_a / D_a                     ∀ k, a = am(k)  executors within their AMs' share
 
-A pair ``(k, g)`` is eligible when the labels admit it (``disk`` for shuffle writers, ``stable`` for AMs), its
-data is reachable from ``site(g)`` (local, no reads, or a link with bandwidth for one container) and one
-container fits a node of ``g``. ``L_gd`` is the effective capacity of one member (``groups``: rounded down to
-what container sizes can reach, dimensions that cannot bind dropped), which keeps the LP a bound on every
-integer plan while bringing it closer to what nodes really hold. Every row is scaled by its right-hand side,
+A pair ``(k, g)`` is eligible when the labels and cluster admit it (``disk`` for shuffle writers, ``stable`` for
+AMs, the class's cluster when it is tied to one: ``compiled.admits``), its data is reachable from ``site(g)``
+(local, no reads, or a link with bandwidth for one container) and one container fits a node of ``g``.
+``L_gd`` is the effective capacity of one member (``groups``: rounded down to what container sizes can reach,
+dimensions that cannot bind dropped), which keeps the LP a bound on every integer plan while bringing it closer
+to what nodes really hold. Every row is scaled by its right-hand side,
 so coefficients are fractions of a node, a quota or a link.
 
 The AM row makes an AM class worth what it unlocks: its dual price carries the value of the executors that
@@ -57,7 +58,7 @@ from ortools.linear_solver import pywraplp
 
 from broker.errors import SolverError
 from broker.model import UNLIMITED
-from broker.scheduler.compiled import NO_AM, UNREACHABLE, BoolArray, Compiled, FloatArray, IntArray
+from broker.scheduler.compiled import NO_AM, UNREACHABLE, BoolArray, Compiled, FloatArray, IntArray, admits
 from broker.scheduler.groups import Groups
 from broker.scheduler.objective import FAIR_SLOPES, W_GUARANTEED, Terms
 
@@ -78,10 +79,10 @@ class LpSolution:
 
 
 def eligible_pairs(compiled: Compiled, groups: Groups) -> BoolArray:
-    """[K, G] pairs the model may use: labels admit, data reachable with bandwidth for one container, one
-    fits."""
-    labels = ((~compiled.requires_disk[:, None] | groups.disk[None, :])
-              & (~compiled.is_am[:, None] | groups.stable[None, :]))
+    """[K, G] pairs the model may use: labels and cluster admit, data reachable with bandwidth for one
+    container, one fits."""
+    labels = admits(compiled.requires_disk[:, None], compiled.is_am[:, None], compiled.cluster_of[:, None],
+                    groups.disk[None, :], groups.stable[None, :], groups.cluster[None, :])
     link = compiled.link_of[:, groups.site]  # [K, G]
     free_or_none = np.append(compiled.link_free, UNLIMITED)  # index -1 reads UNLIMITED for local pairs
     free = free_or_none[np.where(link >= 0, link, -1)]

@@ -30,7 +30,8 @@ NO_QUOTA = TeamQuota(runtime=ZERO)
 
 class PlacementProblem(BaseModel):
     """One interval's inputs. Validated as a whole: lendable capacity names known nodes and fits in them,
-    every class's data site is a known site."""
+    every class's data site and cluster are a known site and cluster. As with labels, a known cluster whose
+    nodes cannot take a class (it has none, or they are full) is not an error: the class is explained unmet."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -49,9 +50,12 @@ class PlacementProblem(BaseModel):
                 raise InputError(f"lendable.{name}",
                                  f"lends more than the node's capacity ({nodes[name].capacity})")
         sites = {s.name for s in self.inventory.sites}
+        clusters = {c.name for c in self.inventory.clusters}
         for i, item in enumerate(self.demand.classes):
             if item.data_site is not None and item.data_site not in sites:
                 raise InputError(f"demand.classes[{i}].data_site", f"unknown site {item.data_site!r}")
+            if item.cluster is not None and item.cluster not in clusters:
+                raise InputError(f"demand.classes[{i}].cluster", f"unknown cluster {item.cluster!r}")
         return self
 
     def lendable_of(self, node: Node) -> Resources:

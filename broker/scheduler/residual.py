@@ -3,7 +3,7 @@
 A ``Residual`` is the working copy of one planning pass: per-node capacity, per-team quota, per-link bandwidth
 and per-class demand still open, plus the containers placed so far (``counts[k, n]``). ``first_fit`` places up
 to a limit of one class on a list of nodes in order, vectorised over the nodes, and never breaks a constraint:
-label eligibility, reachability of the data, capacity in every dimension (the NIC included), link bandwidth,
+label and cluster eligibility, reachability of the data, capacity in every dimension (the NIC included), link bandwidth,
 the team's runtime quota, the class's demand and, for executors, the share of their AMs placed so far (so
 every pass places AM classes before the executors that name them). The greedy baseline, the packer and the
 repair pass differ only in the order in which they call it.
@@ -74,7 +74,7 @@ class Residual:
 
     def place(self, k: int, nodes: IntArray, wanted: IntArray, limit: int) -> int:
         """Place up to ``wanted[i]`` containers of class ``k`` on ``nodes[i]``, at most ``limit`` in all,
-        cutting whatever a constraint refuses (labels, reachability, capacity, links, quota, demand); return
+        cutting whatever a constraint refuses (labels, cluster, reachability, capacity, links, quota, demand); return
         how many."""
         limit = min(limit, self.allowance(k))
         mask = self.compiled.label_ok(k)[nodes] & self.compiled.site_ok(k)[nodes]

@@ -5,7 +5,9 @@
   ``numContainers > 0`` are pending containers. An ask at priority 0 is the ApplicationMaster's (the RM gives
   the AM container priority 0; applications' own containers use priorities >= 1). Asks are grouped into one
   ``DemandClass`` per (team, AM or worker, memory, vCores, label expression); a label expression naming a
-  ``disk-*`` partition marks the class ``needs_disk``.
+  ``disk-*`` partition marks the class ``needs_disk``. Every class is tied to the cluster (``DemandClass.cluster``
+  = the cluster file's ``name``): the RM can start it only on its own NodeManagers, the nodes whose inventory
+  ``cluster`` is that name, as for the YARN sink's pushes.
 - Running: ``GET /scheduler``, each leaf queue's ``resourcesUsed``, summed per team.
 
 An app's ``queue`` is matched against the team's full queue paths and, for RMs that report the leaf name only,
@@ -112,6 +114,7 @@ def _demand_class(cluster: str, key: tuple[str, bool, int, int, str], number: in
         count=number,
         is_am=is_am,
         sink=Sink.YARN,
+        cluster=cluster,
         needs_disk=label.startswith("disk-"),
         shape=Resources.exact(cpu_milli=vcores * MILLI_PER_VCORE, memory_mib=memory),
     )

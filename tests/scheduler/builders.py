@@ -13,6 +13,7 @@ class ProblemBuilder:
 
     def __init__(self) -> None:
         self.sites: list[Site] = []
+        self.clusters: list[Cluster] = []
         self.nodes: list[Node] = []
         self.links: list[Link] = []
         self.classes: list[DemandClass] = []
@@ -24,9 +25,15 @@ class ProblemBuilder:
         self.sites.append(Site(name=name, kind=kind, cost_per_core_hour=price))
         return self
 
+    def cluster(self, name: str, site: str = "a") -> ProblemBuilder:
+        """A cluster that may have no nodes (a node's own cluster is added by ``node``)."""
+        self.clusters.append(Cluster(name=name, site=site))
+        return self
+
     def node(self, name: str, site: str = "a", *, cpu: str = "8", memory: str = "32Gi", disk: bool = True,
-             stable: bool = False, nic: int = 10_000) -> ProblemBuilder:
-        self.nodes.append(Node(name=name, site=site, cluster=f"{site}-c",
+             stable: bool = False, nic: int = 10_000, cluster: str | None = None) -> ProblemBuilder:
+        """A node of ``cluster`` (default: ``<site>-c``, one per site)."""
+        self.nodes.append(Node(name=name, site=site, cluster=cluster or f"{site}-c",
                                capacity=Resources.of(cpu=cpu, memory=memory), disk=disk, stable=stable,
                                nic_mbps=nic))
         return self
@@ -57,7 +64,12 @@ class ProblemBuilder:
 
     def build(self) -> PlacementProblem:
         sites = self.sites or [Site(name="a")]
-        clusters = [Cluster(name=f"{s.name}-c", site=s.name) for s in sites]
+        clusters = [Cluster(name=f"{s.name}-c", site=s.name) for s in sites] + self.clusters
+        named = {c.name for c in clusters}
+        for node in self.nodes:
+            if node.cluster not in named:
+                named.add(node.cluster)
+                clusters.append(Cluster(name=node.cluster, site=node.site))
         inventory = Inventory(sites=tuple(sites), clusters=tuple(clusters), links=tuple(self.links),
                               nodes=tuple(self.nodes))
         return PlacementProblem(inventory=inventory, demand=Demand(classes=tuple(self.classes)),

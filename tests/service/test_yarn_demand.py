@@ -2,6 +2,8 @@
 speaking the RM REST contract), maps it to teams through the quota policy's queue bindings, and plans for it.
 
 - Apps pending in a team's queue are that team's demand and are placed; running containers count as running.
+- Each RM's work, pending and running, is placed only on the nodes of its own cluster; a replica whose YARN cluster
+  file names a cluster the inventory does not list refuses to start, naming it (and the plan step would fail).
 - Pending work in a queue of no team is counted per queue and logged, not dropped silently.
 - One RM down: the other's demand flows, the down one's last good demand stands in until it is older than the
   max age, then the RM contributes nothing; it is visible in the metrics and in ``/readyz``; nothing raises.
@@ -21,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
+from broker.errors import InputError
 from broker.model import Demand, Inventory, Plan, Resources, TeamBinding
 from broker.quota import QuotaPolicy
 from broker.service.control.config import ServiceConfig
@@ -196,6 +199,59 @@ def test_apps_pending_in_a_teams_queue_are_its_demand_and_are_placed(servers: li
     assert sample(metrics, "broker_yarn_demand_pending_containers", team="ads") == 4
 
 
+def test_each_rms_work_is_planned_only_on_its_own_clusters_nodes(servers: list[RMServer]) -> None:
+    """search asks yarn-a for more than yarn-a's four nodes lend, while yarn-b has room to spare: the rest stays
+    unmet, explained by the cluster, rather than landing where yarn-a's RM cannot start it."""
+    a = serve(servers, rm(app(1, "search", ask(2, 2048, 1, am=True), ask(40, 8192, 4), running=(2, 4096, 2))))
+    b = serve(servers, rm(app(2, "ads", ask(1, 2048, 1, am=True), ask(6, 4096, 2))))
+    metrics = ServiceMetrics()
+    demand = source(cluster("yarn-a", a.url), cluster("yarn-b", b.url), metrics=metrics)
+    fleet = inventory("yarn-a", "yarn-b")
+
+    async def go() -> list[CycleOutcome]:
+        try:
+            return await cycles(loop_over(demand, fleet, team_policy("yarn-a", "yarn-b"), metrics))
+        finally:
+            await demand.aclose()
+
+    [outcome] = asyncio.run(go())
+    plan = outcome.plan
+    assert plan is not None, outcome.failed_step
+    cluster_of = {n.name: n.cluster for n in fleet.nodes}
+    seen: dict[str, set[str]] = {}
+    for node in plan.nodes:
+        for p in node.placements:
+            seen.setdefault(p.demand_class, set()).add(cluster_of[node.node])
+    assert seen == {"yarn.yarn-a.search.am.2048Mi.1c": {"yarn-a"}, "yarn.yarn-a.search.worker.8192Mi.4c": {"yarn-a"},
+                    "yarn.yarn-a.search.running.2048Mi.1c": {"yarn-a"}, "yarn.yarn-b.ads.am.2048Mi.1c": {"yarn-b"},
+                    "yarn.yarn-b.ads.worker.4096Mi.2c": {"yarn-b"}}
+    assert placed(plan, "yarn.yarn-b.ads.worker.4096Mi.2c") == 6
+    [why] = plan.unmet
+    assert why.demand_class == "yarn.yarn-a.search.worker.8192Mi.4c" and 0 < why.placed < 40
+    assert why.detail == "only nodes of cluster yarn-a may run it, and none of them has room"
+    by_cluster = {t.team: t.placed_by_cluster for t in plan.teams}
+    assert set(by_cluster["search"]) == {"yarn-a"} and set(by_cluster["ads"]) == {"yarn-b"}
+
+
+def test_an_rm_of_a_cluster_the_inventory_does_not_list_fails_the_plan_step_naming_it(
+        servers: list[RMServer], caplog: pytest.LogCaptureFixture) -> None:
+    a = serve(servers, rm(app(1, "search", ask(2, 1024, 1))))
+    b = serve(servers, rm(app(2, "ads", ask(3, 1024, 1))))
+    metrics = ServiceMetrics()
+    demand = source(cluster("yarn-a", a.url), cluster("yarn-b", b.url), metrics=metrics)
+
+    async def go() -> list[CycleOutcome]:
+        try:
+            return await cycles(loop_over(demand, inventory("yarn-a"), team_policy("yarn-a", "yarn-b"), metrics))
+        finally:
+            await demand.aclose()
+
+    with caplog.at_level(logging.WARNING, logger="broker.service.control.loop"):
+        [outcome] = asyncio.run(go())
+    assert outcome.plan is None and outcome.failed_step == "plan"
+    assert any("cluster: unknown cluster 'yarn-b'" in r.getMessage() for r in caplog.records)
+
+
 def test_running_containers_count_as_running_for_the_extender_and_the_quota(servers: list[RMServer]) -> None:
     """ads runs 3 containers holding 5 vCores and 10,000 MB, and asks for 2 more."""
     server = serve(servers, rm(app(1, "root.offline.ads", ask(2, 2048, 1), running=(3, 10_000, 5))))
@@ -229,7 +285,7 @@ def test_running_usage_becomes_running_one_vcore_containers_adding_up_exactly(
         used: Resources, expected: dict[tuple[int, int], int]) -> None:
     classes = running_classes("yarn-a", "ads", used)
     assert {(c.shape.cpu_milli, c.shape.memory_mib): c.count for c in classes} == expected
-    assert all(c.running == c.count and c.team == "ads" and not c.is_am for c in classes)
+    assert all(c.running == c.count and c.team == "ads" and not c.is_am and c.cluster == "yarn-a" for c in classes)
     total = Resources()
     for c in classes:
         total = total + c.shape * c.count
@@ -370,7 +426,7 @@ def test_a_replica_reads_its_rms_every_cycle_and_readyz_shows_each_ones_state(tm
         path.write_text(yaml.safe_dump(data), encoding="utf-8")
         return path
 
-    fleet = inventory("yarn-a")
+    fleet = inventory("yarn-a", "yarn-b")
     write("inventory.yaml", fleet.model_dump(mode="json"))
     write("policy.yaml", team_policy("yarn-a").for_storage())
     write("yarn.yaml", {"clusters": [
@@ -406,3 +462,19 @@ def test_a_replica_reads_its_rms_every_cycle_and_readyz_shows_each_ones_state(tm
     exposition = replica.metrics.exposition()[0].decode()
     assert 'broker_yarn_demand_unmapped_containers{cluster="yarn-a",queue="other"} 1.0' in exposition
     assert 'broker_yarn_demand_age_seconds{cluster="yarn-b"} +Inf' in exposition
+
+
+def test_a_replica_refuses_to_start_with_a_yarn_cluster_the_inventory_does_not_list(tmp_path: Path) -> None:
+    (tmp_path / "inventory.yaml").write_text(yaml.safe_dump(inventory("yarn-a").model_dump(mode="json")))
+    (tmp_path / "demand-yarn.yaml").write_text(yaml.safe_dump({"clusters": [
+        {"name": "yarn-a", "rm_urls": ["http://127.0.0.1:9"]}, {"name": "yarn-z", "rm_urls": ["http://127.0.0.1:9"]}]}))
+    (tmp_path / "token").write_text("token-for-tests")
+    config = ServiceConfig.model_validate({
+        "replica": "yarn-demand", "http": {"port": 0}, "log": {"format": "text"},
+        "fleet": {"inventory": str(tmp_path / "inventory.yaml"), "usage": "agents"},
+        "agents": {"listen": "127.0.0.1:0", "token_file": str(tmp_path / "token")},
+        "demand": {"kind": "yarn", "yarn": str(tmp_path / "demand-yarn.yaml")},
+    })
+    with pytest.raises(InputError) as refused:
+        build(config, {})
+    assert refused.value.field == "demand.yarn" and "yarn-z" in str(refused.value)

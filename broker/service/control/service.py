@@ -18,7 +18,7 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -259,6 +259,16 @@ def _yarn_demand(config: ServiceConfig, metrics: ServiceMetrics) -> YarnDemandSo
                                         max_age_s=config.demand_max_age_s)
 
 
+def _check_demand_clusters(names: Iterable[str], inventory: Inventory) -> None:
+    """A YARN cluster's pending work runs only on that cluster's nodes, so a cluster the inventory lacks would
+    fail every cycle's plan: refused at start, naming it, instead."""
+    known = {c.name for c in inventory.clusters}
+    missing = sorted(set(names) - known)
+    if missing:
+        raise InputError("demand.yarn", f"YARN cluster(s) {', '.join(missing)} are not clusters of the inventory "
+                         f"({', '.join(sorted(known))}): their pending work would have no nodes to run on")
+
+
 def _stores(config: ServiceConfig) -> tuple[ServiceStore, RedisStore | None]:
     if config.store is None:
         memory = MemoryStore()
@@ -358,6 +368,8 @@ def build(config: ServiceConfig, env: Mapping[str, str]) -> Replica:
         hub = AgentHub(token, host=host, port=int(port), tls=tls)
     yarn_demand = _yarn_demand(config, metrics)
     world = _world(config, hub, yarn_demand)
+    if yarn_demand is not None:
+        _check_demand_clusters(yarn_demand.status().keys(), world.inventory)
     _seed_policy(config, store, world)
     conventions = Conventions.for_domain(config.extender.domain)
     board = PlanBoard()

@@ -3,10 +3,14 @@
 Each cycle reads every cluster of the YARN bridge's cluster file at once, each read bounded by
 ``demand.timeout_s``, with ``broker.yarn_bridge.read_demand`` (through the cluster's ``RMClient``: RM HA, auth,
 retries): the pending asks of active apps, as one class per team, AM or worker, shape and label expression, and
-the running usage of each team's queues. Apps belong to teams through their queues: a team's queues on a cluster
-are its quota policy binding (``yarnQueues`` per cluster), else the cluster file's ``team_queues``, the precedence
-the YARN sink uses for queue capacities (``broker.yarn_bridge.queues.team_queues``), so that the queues whose
-capacities the broker sets are the queues whose work it counts.
+the running usage of each team's queues. Every class, pending or running, is tied to its cluster
+(``DemandClass.cluster`` = the cluster file's ``name``, which the YARN sink matches against the inventory's node
+``cluster``), so the planner places one RM's work only on that RM's nodes; a cluster the inventory does not
+list fails the cycle's plan step with an error naming it, as the sink could not push its nodes either. Apps
+belong to teams through their queues: a team's queues on a cluster are its quota policy binding (``yarnQueues``
+per cluster), else the cluster file's ``team_queues``, the precedence the YARN sink uses for queue capacities
+(``broker.yarn_bridge.queues.team_queues``), so that the queues whose capacities the broker sets are the queues
+whose work it counts.
 
 Running work. The RM reports what a queue holds (``resourcesUsed``), not the shapes of its containers, and the
 planner places containers. A team's running usage on a cluster becomes containers of one vCore each with an
@@ -103,7 +107,8 @@ def team_queues(bindings: Mapping[str, TeamBinding], cluster: YarnCluster) -> di
 
 def running_classes(cluster: str, team: str, used: Resources) -> tuple[DemandClass, ...]:
     """``used`` (a team's queues' ``resourcesUsed`` on ``cluster``, whole vCores) as running one-vCore containers
-    sharing the memory equally; two classes when it does not divide, so that they add up to ``used`` exactly."""
+    sharing the memory equally, tied to ``cluster``; two classes when it does not divide, so that they add up to
+    ``used`` exactly."""
     vcores = used.cpu_milli // MILLI_PER_VCORE
     slices = max(vcores, 1)
     cpu = MILLI_PER_VCORE if vcores else 0
@@ -114,7 +119,7 @@ def running_classes(cluster: str, team: str, used: Resources) -> tuple[DemandCla
             out.append(DemandClass(
                 name=f"yarn.{cluster}.{team}.running.{memory}Mi.{cpu // MILLI_PER_VCORE}c", team=team,
                 shape=Resources.exact(cpu_milli=cpu, memory_mib=memory), count=count, running=count,
-                sink=Sink.YARN))
+                sink=Sink.YARN, cluster=cluster))
     return tuple(out)
 
 
