@@ -4,6 +4,11 @@ Policies are kept in a versioned store (``--store PATH|URL``, else ``$BROKER_STO
 ``~/.local/state/broker/store.json``; a ``redis://`` URL selects the shared Redis store); every change records
 its version, author, time and diff.
 ``broker quota serve`` runs the admin HTTP API over the same store.
+
+While a broker reads the policy from an ``ElasticQuotaPolicy`` object (``policy_source.kind: kubernetes``),
+``apply`` and ``rollback`` refuse to write on top of the version it wrote (``PolicyOwner``): the broker would
+overwrite the change at the object's next event. ``--force`` writes anyway, for a store no broker manages any
+more.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from broker.cli.common import console, friendly_errors, print_json
 from broker.errors import InputError
 from broker.model import Resources, parse, read_document
 from broker.quota import QuotaPolicy, RuntimeQuota, compute_runtime_quota, read_demand
+from broker.service.admin_api import PolicyOwner
 from broker.store import PolicyLog, PolicyRecord, Preview, open_store
 
 app = typer.Typer(help="Elastic quota policies: validate, apply, show, history, rollback, simulate, serve.",
@@ -32,6 +38,9 @@ _STORE = typer.Option(None, "--store", help="Policy store: a file, or a redis://
                                            "[default: $BROKER_STORE or ~/.local/state/broker/store.json].")
 _AUTHOR = typer.Option(None, "--author", help="Who makes the change [default: the login name].")
 _JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
+_FORCE = typer.Option(False, "--force", help="Write even though the current version came from an "
+                      "ElasticQuotaPolicy (policy_source): only once no broker reads the policy from it any more, "
+                      "since one that does puts the object's policy back.")
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -54,6 +63,17 @@ _POOL_HELP = "Pool size, e.g. cpu=400,memory=1600Gi[,disk=...,network=...,gpu=..
 
 def _log(store: str | None) -> PolicyLog:
     return PolicyLog(open_store(store, os.environ))
+
+
+def _unmanaged_head(log: PolicyLog, force: bool) -> int:
+    """The current version, to write on top of (so that a version the broker writes meanwhile is a conflict,
+    not overwritten); refused, naming the object, when the broker wrote it from an ``ElasticQuotaPolicy``."""
+    current = log.current()
+    owner = PolicyOwner.of(current)
+    if owner is not None and not force:
+        raise InputError("store", f"{owner.refusal()} (kubectl edit eqp {owner.name}); --force overrides, once no "
+                                  "broker reads it")
+    return current.version if current is not None else 0
 
 
 def _author(author: str | None) -> str:
@@ -138,6 +158,7 @@ def apply(
     author: str | None = _AUTHOR,
     store: str | None = _STORE,
     json: bool = _JSON,
+    force: bool = _FORCE,
 ) -> None:
     """Apply a policy as the next version (all or nothing), or preview it with --dry-run."""
     policy = QuotaPolicy.load(file)
@@ -153,7 +174,8 @@ def apply(
         return
     if pool or demand:
         raise InputError("--pool" if pool else "--demand", "only used with --dry-run")
-    outcome = log.apply(policy, _author(author), expect_version, comment)
+    head = _unmanaged_head(log, force)
+    outcome = log.apply(policy, _author(author), head if expect_version is None else expect_version, comment)
     if json:
         print_json({"written": outcome.written, **outcome.record.summary()})
     elif outcome.written:
@@ -227,9 +249,11 @@ def rollback(
     version: int = typer.Argument(..., min=1, help="The version whose policy to restore."),
     author: str | None = _AUTHOR,
     store: str | None = _STORE,
+    force: bool = _FORCE,
 ) -> None:
     """Restore an old version's policy as a new version (history is kept)."""
-    outcome = _log(store).rollback(version, _author(author))
+    log = _log(store)
+    outcome = log.rollback(version, _author(author), _unmanaged_head(log, force))
     if outcome.written:
         console.print(f"version {outcome.record.version} restores version {version}")
     else:

@@ -46,13 +46,14 @@ one replica, no peers (try it on a laptop; `curl localhost:8080/readyz`).
 
 To point it at real clusters, give a YAML file (docs/service.md has a complete one) or BROKER_* variables:
 store: redis://... (shared by replicas), leader.kind: redis|kubernetes, fleet.inventory + fleet.usage: agents +
-agents.listen/token_file (node agents: `broker agent`), demand.kind: file|yarn (yarn: pending and running work
-read every cycle from the RMs of sinks.yarn, or of demand.yarn), sinks.yarn: <YARN cluster file>,
+agents.listen/token_file (node agents: `broker agent`), demand.kind: file|yarn|kubernetes|yarn+kubernetes (yarn:
+pending and running work read every cycle from the RMs of sinks.yarn, or of demand.yarn; kubernetes: offline pods
+of kubernetes_clusters, watched), sinks.yarn: <YARN cluster file>,
 sinks.kubernetes: true + kubernetes_clusters: <clusters file>, sinks.quota_status: {cluster, name} (runtime quota
-written to the ElasticQuotaPolicy status). Variables override the file:
-BROKER_INTERVAL_S=5, BROKER_HTTP__PORT=9000, BROKER_STORE=redis://redis:6379/0.
-
-Not yet: demand from pending Kubernetes pods."""
+written to the ElasticQuotaPolicy status), policy_source: {kind: kubernetes, cluster, name} (the policy is that
+ElasticQuotaPolicy, edited with kubectl; `broker quota apply` and the admin API then refuse). Variables override the
+file:
+BROKER_INTERVAL_S=5, BROKER_HTTP__PORT=9000, BROKER_STORE=redis://redis:6379/0."""
 
 app = typer.Typer(help=_HELP, invoke_without_command=True)
 

@@ -13,9 +13,15 @@ Routes (JSON in, JSON out; the OpenAPI document is served at ``/openapi.json``):
 Roles: ``admin`` may change anything; ``team-owner`` may change only groups strictly inside the subtrees it
 owns (its own group's limits are what its parent grants, so they stay as an admin set them, and validation
 keeps its children's mins within them); ``viewer`` reads. Every refused request gets a 4xx with a reason (401
-no or bad token, 403 role, 404 unknown version, 409 stale ``expectedVersion``, 413 body too large, 415 not
-JSON, 400 malformed JSON, 422 invalid content naming the field), and 503 while the store is unreachable; a
-request is applied whole or not at all.
+no or bad token, 403 role, 404 unknown version, 409 stale ``expectedVersion`` or a policy managed elsewhere, 413
+body too large, 415 not JSON, 400 malformed JSON, 422 invalid content naming the field), and 503 while the store
+is unreachable; a request is applied whole or not at all.
+
+A policy managed elsewhere: while a broker reads the policy from an ``ElasticQuotaPolicy`` object
+(``policy_source.kind: kubernetes``), every write is refused with 409 ``managed`` naming the object, because
+the broker would overwrite it at the object's next change (``PolicyOwner``). The service's own admin API knows
+its configuration; other writers (``broker quota serve``, ``broker quota apply|rollback``) read the owner from
+the author of the store's current version.
 
 Tokens come from a YAML file of SHA-256 digests, never the tokens themselves (see ``docs/quota.md``).
 """
@@ -24,7 +30,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -46,6 +54,40 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 """Largest request body accepted (a 1,000-group policy is about 300 KB of JSON)."""
 
 MAX_HISTORY = 1000
+
+_OWNER_AUTHOR = re.compile(r"^kubernetes:(?P<cluster>[a-z0-9]([a-z0-9-]*[a-z0-9])?)/(?P<name>[a-z0-9][-a-z0-9.]*)@")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyOwner:
+    """The ``ElasticQuotaPolicy`` object (cluster-scoped, ``name`` in ``cluster``) a broker reads the policy from.
+
+    Why a write is refused rather than taken: the broker applies the object's spec at its next change (and puts
+    it back when the store drifts from it), so a write through the API or the CLI would be silently lost. Why the
+    author is the marker: every version the broker writes from the object is signed ``author(resourceVersion)``
+    (``kubernetes:<cluster>/<name>@<resourceVersion>``), written by the same compare-and-set as the policy itself,
+    so the store's current version says by itself whether the policy is managed, with no second key to keep in
+    step and on every kind of store. Until the broker has written a version (the object was invalid from the
+    start, or already identical to the store), only the service's own admin API, which knows its configuration,
+    refuses; the broker then puts back anything written meanwhile.
+    """
+
+    cluster: str
+    name: str
+
+    def author(self, resource_version: str) -> str:
+        """The author of a version written from the object at ``resource_version``."""
+        return f"kubernetes:{self.cluster}/{self.name}@{resource_version}"
+
+    @classmethod
+    def of(cls, record: PolicyRecord | None) -> PolicyOwner | None:
+        """The owner that wrote ``record`` (the store's current version), or ``None`` for a person's version."""
+        found = _OWNER_AUTHOR.match(record.author) if record is not None else None
+        return cls(found["cluster"], found["name"]) if found is not None else None
+
+    def refusal(self) -> str:
+        """Why a write is refused, and where to make it instead."""
+        return f"policy is managed by ElasticQuotaPolicy {self.name} on cluster {self.cluster}; edit it there"
 
 
 class Role(StrEnum):
@@ -175,12 +217,16 @@ def check_team_owner(token: Token, before: QuotaPolicy | None, after: QuotaPolic
 
 
 class AdminApi:
-    """The routes over a ``PolicyLog`` and a set of tokens."""
+    """The routes over a ``PolicyLog`` and a set of tokens. ``owner``: the ``ElasticQuotaPolicy`` the serving
+    broker reads the policy from, if any (writes are then refused; without it, the current version's author
+    decides, see ``PolicyOwner``)."""
 
-    def __init__(self, log: PolicyLog, tokens: Tokens, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, log: PolicyLog, tokens: Tokens, max_body_bytes: int = MAX_BODY_BYTES,
+                 owner: PolicyOwner | None = None) -> None:
         self.log = log
         self.tokens = tokens
         self.max_body_bytes = max_body_bytes
+        self.owner = owner
 
     # --- plumbing ------------------------------------------------------------------------------------------
 
@@ -239,6 +285,12 @@ class AdminApi:
 
         return endpoint
 
+    def _refuse_if_managed(self) -> None:
+        """409 while an ``ElasticQuotaPolicy`` is the policy's source (``PolicyOwner``)."""
+        owner = self.owner or PolicyOwner.of(self.log.current())
+        if owner is not None:
+            raise ApiError(409, "managed", owner.refusal())
+
     # --- handlers -----------------------------------------------------------------------------------------
 
     async def get_policy(self, request: Request, token: Token) -> Response:
@@ -279,6 +331,7 @@ class AdminApi:
 
     async def apply(self, request: Request, token: Token) -> Response:
         body = parse(ApplyRequest, await self._body(request))
+        self._refuse_if_managed()
         policy = QuotaPolicy.from_document(body.policy, "policy")
         if token.role is Role.TEAM_OWNER:
             current = self.log.current()
@@ -290,6 +343,7 @@ class AdminApi:
 
     async def rollback(self, request: Request, token: Token) -> Response:
         body = parse(RollbackRequest, await self._body(request))
+        self._refuse_if_managed()
         outcome = self.log.rollback(body.version, token.name, body.expected_version)
         return _json({"written": outcome.written, **_record(outcome.record)}, 201 if outcome.written else 200)
 
@@ -323,9 +377,10 @@ def _preview(preview: Preview) -> dict[str, Any]:
     }
 
 
-def create_app(log: PolicyLog, tokens: Tokens, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
-    """The admin API application over ``log`` with ``tokens``."""
-    return AdminApi(log, tokens, max_body_bytes).app()
+def create_app(log: PolicyLog, tokens: Tokens, max_body_bytes: int = MAX_BODY_BYTES,
+               owner: PolicyOwner | None = None) -> Starlette:
+    """The admin API application over ``log`` with ``tokens`` (``owner``: see ``AdminApi``)."""
+    return AdminApi(log, tokens, max_body_bytes, owner).app()
 
 
 def openapi_document() -> dict[str, Any]:
@@ -384,5 +439,5 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
-__all__ = ["MAX_BODY_BYTES", "AdminApi", "Role", "Token", "Tokens", "check_team_owner", "create_app",
-           "openapi_document"]
+__all__ = ["MAX_BODY_BYTES", "AdminApi", "PolicyOwner", "Role", "Token", "Tokens", "check_team_owner",
+           "create_app", "openapi_document"]

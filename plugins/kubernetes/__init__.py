@@ -12,11 +12,15 @@
   capacity estimator's ``UsageHistory``; stale nodes are marked unseen;
 - ``quota_status``: each quota group's runtime quota, usage, borrowed and lent amounts on the
   ``ElasticQuotaPolicy`` status subresource, written only when they change;
+- ``policy_watch``: the ``ElasticQuotaPolicy`` objects of one cluster, followed by list + watch, and the
+  ``Accepted`` condition telling an object whether its spec was applied (``policy_source.kind: kubernetes``);
+- ``pods``: the unfinished pods of one cluster, followed by list + watch as plain dicts, the source of
+  Kubernetes demand (``demand.kind: kubernetes``);
 - ``lease``: leader election through a ``coordination.k8s.io/v1`` Lease, with a fencing token;
 - ``errors`` / ``clock``: the client's failures as the broker's ``PeerError`` tree; wall-clock helpers.
 
-Not yet: a Prometheus usage source, and the command that runs informers, sinks and the elector for every
-configured cluster.
+``broker serve`` (``broker/service``) runs them for the clusters of its ``kubernetes_clusters`` file. Not yet: a
+Prometheus usage source.
 """
 
 from plugins.kubernetes.config import ClusterConfig, ClustersConfig, api_client, api_clients, load_clusters

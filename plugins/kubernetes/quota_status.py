@@ -15,20 +15,23 @@ The broker computes runtime quota every interval (``broker.quota.RuntimeQuota``)
 Every dimension is written, as a quantity string in the broker's canonical form (``format_quantity``). The
 schema is structural (``status_schema``, which ``deploy/crds/elasticquota.yaml`` carries verbatim), so the API
 server prunes fields it does not declare; the writer asks for ``fieldValidation=Strict`` so that a drift
-between the code and the installed CRD is an error instead of a silently shortened status.
+between the code and the installed CRD is an error instead of a silently shortened status. The same status
+also holds ``conditions`` (``plugins.kubernetes.policy_watch`` writes ``Accepted`` when the broker reads its
+policy from the object); each writer patches only its own fields, so neither clobbers the other's.
 
 Writes go to the ``status`` subresource (the CRD declares ``subresources: status``: the broker's RBAC may patch
 ``elasticquotapolicies/status`` and not the spec admins own) as one JSON merge patch. The status is read first
 and compared by value: an unchanged quota writes nothing, so the object's resourceVersion and its watchers stay
 quiet between changes. The patch carries the ``resourceVersion`` it was compared against, making it
-conditional; a 409 (an admin edited the policy in between) re-reads and tries again, a few times. With
-``request_timeout_s`` every request is bounded by the client itself, so a caller that stopped waiting for a
-hanging API server does not leave the write's thread hanging with it.
+conditional; a 409 (an admin edited the policy in between) re-reads and tries again, a few times
+(``StatusPatcher``, which the condition writer shares). With ``request_timeout_s`` every request is bounded by
+the client itself, so a caller that stopped waiting for a hanging API server does not leave the write's thread
+hanging with it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kubernetes.client import CustomObjectsApi
@@ -47,6 +50,8 @@ PLURAL = "elasticquotapolicies"
 
 AMOUNTS = ("runtime", "used", "borrowed", "lent")
 _CONFLICT = 409
+MAX_MESSAGE = 32768
+"""Longest condition message the schema allows (``metav1.Condition``'s limit)."""
 
 
 def _quantities(what: str) -> dict[str, Any]:
@@ -71,10 +76,30 @@ def status_schema() -> dict[str, Any]:
         "required": ["name", *AMOUNTS],
         "properties": {"name": {"type": "string"}, **{a: _quantities(descriptions[a]) for a in AMOUNTS}},
     }
+    condition = {
+        "type": "object",
+        "required": ["type", "status", "lastTransitionTime", "reason", "message"],
+        "properties": {
+            "type": {"type": "string", "maxLength": 316},
+            "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
+            "observedGeneration": {"type": "integer", "minimum": 0},
+            "lastTransitionTime": {"type": "string", "format": "date-time"},
+            "reason": {"type": "string", "maxLength": 1024, "pattern": "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},
+            "message": {"type": "string", "maxLength": MAX_MESSAGE},
+        },
+    }
     return {
         "type": "object",
         "description": "Written by the broker every interval; quantities in canonical form.",
         "properties": {
+            "conditions": {
+                "type": "array",
+                "description": "Accepted: whether the broker applied the spec (policy_source.kind kubernetes).",
+                "maxItems": 8,
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["type"],
+                "items": condition,
+            },
             "pool": _quantities("The pool divided among the top-level groups this interval."),
             "groups": {
                 "type": "array",
@@ -154,8 +179,9 @@ def same_status(current: object, wanted: Mapping[str, Any]) -> bool:
     return True
 
 
-class QuotaStatusWriter:
-    """Writes runtime quota to the status of ``ElasticQuotaPolicy`` objects of one cluster."""
+class StatusPatcher:
+    """Conditional merge patches of the ``status`` of ``ElasticQuotaPolicy`` objects of one cluster (the module
+    docstring): read, let the caller decide, patch against the ``resourceVersion`` read, retry on 409."""
 
     def __init__(self, custom: CustomObjectsApi, peer: str, attempts: int = 3,
                  request_timeout_s: float | None = None) -> None:
@@ -168,17 +194,19 @@ class QuotaStatusWriter:
         self._attempts = attempts
         self._bounded: dict[str, Any] = {} if request_timeout_s is None else {"_request_timeout": request_timeout_s}
 
-    def write(self, name: str, quota: RuntimeQuota, used: Mapping[str, Resources]) -> bool:
-        """Bring the status of the policy object ``name`` up to date; True when a patch was sent, False when
-        it already said the same. Raises ``PeerError`` (permanent for 404 no such object, 400 a field the
-        installed CRD does not declare, 422 invalid), ``InputError`` for usage of an unknown group."""
-        wanted = quota_status(quota, used)
+    def patch(self, name: str, change: Callable[[Mapping[str, Any]], dict[str, Any] | None]) -> bool:
+        """Give ``change`` the current status of the object ``name`` (``{}`` when it has none); send what it
+        returns as a merge patch of the status (fields it leaves out stay as they are), or nothing when it
+        returns ``None``. True when a patch was sent. Raises ``PeerError`` (permanent for 404 no such object,
+        400 a field the installed CRD does not declare, 422 invalid)."""
         for _ in range(self._attempts):
             try:
                 current = self._custom.get_cluster_custom_object(GROUP, VERSION, PLURAL, name, **self._bounded)
                 if not isinstance(current, dict):
                     raise PermanentPeerError(self.peer, f"{PLURAL}/{name}: the answer is not an object")
-                if same_status(current.get("status"), wanted):
+                status = current.get("status")
+                wanted = change(status if isinstance(status, Mapping) else {})
+                if wanted is None:
                     return False
                 patch = {"metadata": {"resourceVersion": current["metadata"]["resourceVersion"]}, "status": wanted}
                 self._custom.patch_cluster_custom_object_status(
@@ -187,22 +215,37 @@ class QuotaStatusWriter:
                 return True
             except ApiException as exc:
                 if exc.status != _CONFLICT:
-                    raise self._error(exc) from None
+                    raise peer_error(self.peer, exc) from None
             except PeerError:
                 raise
             except Exception as exc:
-                raise self._error(exc) from None
+                raise peer_error(self.peer, exc) from None
         raise TemporaryPeerError(self.peer, f"{PLURAL}/{name}: still conflicting after {self._attempts} attempts")
 
-    def _error(self, exc: Exception) -> PeerError:
-        return peer_error(self.peer, exc)
+
+class QuotaStatusWriter:
+    """Writes runtime quota to the status of ``ElasticQuotaPolicy`` objects of one cluster."""
+
+    def __init__(self, custom: CustomObjectsApi, peer: str, attempts: int = 3,
+                 request_timeout_s: float | None = None) -> None:
+        self._patcher = StatusPatcher(custom, peer, attempts, request_timeout_s)
+        self.peer = peer
+
+    def write(self, name: str, quota: RuntimeQuota, used: Mapping[str, Resources]) -> bool:
+        """Bring the status of the policy object ``name`` up to date; True when a patch was sent, False when
+        it already said the same. Raises ``PeerError`` (permanent for 404 no such object, 400 a field the
+        installed CRD does not declare, 422 invalid), ``InputError`` for usage of an unknown group."""
+        wanted = quota_status(quota, used)
+        return self._patcher.patch(name, lambda status: None if same_status(status, wanted) else wanted)
 
 
 __all__ = [
     "GROUP",
+    "MAX_MESSAGE",
     "PLURAL",
     "VERSION",
     "QuotaStatusWriter",
+    "StatusPatcher",
     "group_usage",
     "quantities",
     "quota_status",

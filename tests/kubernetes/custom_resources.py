@@ -5,16 +5,28 @@ project's own ``deploy/crds/...``), so a CRD that lacks what the adapter relies 
 
 - ``GET /apis/{group}/{version}/{plural}/{name}`` (or ``.../namespaces/{ns}/{plural}/{name}`` when the CRD is
   ``Namespaced``): the object, 404 ``NotFound`` when absent;
+- ``GET /apis/{group}/{version}/{plural}``: every object (of every namespace) as a ``{listKind}`` with the
+  collection's ``metadata.resourceVersion``; with ``watch=true|1`` (and ``resourceVersion``, ``timeoutSeconds``)
+  the API server's watch stream of ``ADDED`` / ``MODIFIED`` / ``DELETED`` events, 410 ``Expired`` for a version
+  compacted away (``kube_apiserver``: the objects share its resourceVersion counter and event history);
 - ``PATCH .../{name}/status``: exists only when the version declares ``subresources: {status: {}}`` (404
   otherwise, as the real server has no such path); ``application/merge-patch+json`` or
   ``application/json-patch+json`` (custom resources do not support strategic merge: 415); only ``status``
   changes stick; a ``metadata.resourceVersion`` in the patch is a precondition (409 ``Conflict`` when the stored
-  object has moved on); a patch that changes nothing stores nothing and keeps the resourceVersion.
+  object has moved on); a patch that changes nothing stores nothing and keeps the resourceVersion; one that does
+  emits ``MODIFIED`` and leaves ``metadata.generation`` alone.
+
+Tests change objects as ``kubectl`` would through the main resource (``put``, ``delete``): a new object gets a
+``uid`` and ``generation`` 1; a replaced one keeps its ``uid`` and, when the CRD has the status subresource, its
+stored ``status`` (the subresource owns it), and its ``generation`` goes up by one only when the rest of it (the
+spec) changed; a deleted one is announced with its last state at a new resourceVersion. The spec is pruned and
+checked against the schema as the server does on create and update (a test writing what the server would refuse
+gets a ``ValueError``).
 
 The status is checked against the version's structural schema: fields the schema does not declare are pruned
 (``fieldValidation`` absent, ``Warn`` with a ``Warning`` header, or ``Ignore``) or refused with 400 under
 ``fieldValidation=Strict``, unless ``x-kubernetes-preserve-unknown-fields`` keeps them; then the keywords
-``type``, ``required``, ``maxItems``, ``maxProperties``, ``maxLength``, ``pattern``, ``minimum``,
+``type``, ``required``, ``enum``, ``maxItems``, ``maxProperties``, ``maxLength``, ``pattern``, ``minimum``,
 ``x-kubernetes-int-or-string`` and map-list key uniqueness are enforced (422 ``Invalid``). Other OpenAPI
 keywords are not modelled.
 """
@@ -24,8 +36,9 @@ from __future__ import annotations
 import copy
 import re
 import threading
-from collections.abc import Callable
-from typing import Any
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -46,6 +59,7 @@ from .wire import (
 )
 
 _PATCH_PARAMS = frozenset({"fieldValidation", "fieldManager", "dryRun", "pretty", "force"})
+_LIST_PARAMS = frozenset({"watch", "resourceVersion", "timeoutSeconds"})
 _VALIDATION = {"", "Ignore", "Warn", "Strict"}
 _TYPES: dict[str, Callable[[Any], bool]] = {
     "object": lambda v: isinstance(v, dict),
@@ -92,6 +106,9 @@ def validate(value: Any, schema: dict[str, Any], path: str, problems: list[str])
     if kind is not None and not _TYPES[kind](value):
         problems.append(f"{path}: Invalid value: {type(value).__name__}: {path} in body must be of type {kind}")
         return
+    if "enum" in schema and value not in schema["enum"]:
+        supported = ", ".join(f'"{v}"' for v in schema["enum"])
+        problems.append(f"{path}: Unsupported value: {value!r}: supported values: {supported}")
     if isinstance(value, dict):
         for name in schema.get("required", []):
             if name not in value:
@@ -124,19 +141,33 @@ def validate(value: Any, schema: dict[str, Any], path: str, problems: list[str])
         problems.append(f"{path}: Invalid value: {value}: {path} in body should be >= {schema['minimum']}")
 
 
+class History(Protocol):
+    """What the API server shares with the objects it serves: etcd's revision counter and event history."""
+
+    def next_version(self) -> int: ...
+
+    def current_version(self) -> int: ...
+
+    def append_event(self, collection: str, kind: str, obj: dict[str, Any]) -> None: ...
+
+    def stream_events(self, collection: str, kind: str, api_version: str, since: str, timeout_s: int,
+                      current: Callable[[], Iterable[dict[str, Any]]]) -> Response: ...
+
+
 class CustomResources:
     """The objects of ``crd`` (its first served version), keyed by (namespace or "", name)."""
 
-    def __init__(self, crd: dict[str, Any], lock: threading.RLock, next_version: Callable[[], int]) -> None:
+    def __init__(self, crd: dict[str, Any], lock: threading.RLock, history: History) -> None:
         spec = crd["spec"]
         version = next(v for v in spec["versions"] if v.get("served", True))
         self.group, self.version = spec["group"], version["name"]
         self.plural, self.kind = spec["names"]["plural"], spec["names"]["kind"]
+        self.list_kind = spec["names"].get("listKind", f"{self.kind}List")
         self.namespaced = spec["scope"] == "Namespaced"
         self.has_status = "status" in (version.get("subresources") or {})
         self._schema: dict[str, Any] = version["schema"]["openAPIV3Schema"]
         self._lock = lock
-        self._next_version = next_version
+        self._history = history
         self._objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.status_writes = 0
 
@@ -144,26 +175,73 @@ class CustomResources:
     def resource(self) -> str:
         return f"{self.plural}.{self.group}"
 
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}"
+
     def routes(self) -> list[Route]:
         scope = "/namespaces/{namespace}" if self.namespaced else ""
         item = f"/apis/{self.group}/{self.version}{scope}/{self.plural}/{{name}}"
-        routes = [Route(item, self._get, methods=["GET"])]
+        routes = [Route(f"/apis/{self.group}/{self.version}/{self.plural}", self._list, methods=["GET"]),
+                  Route(item, self._get, methods=["GET"])]
         if self.has_status:
             routes.append(Route(item + "/status", self._patch_status, methods=["PATCH"]))
         return routes
 
     def put(self, obj: dict[str, Any]) -> None:
-        """Create or replace an object from the test side."""
+        """Create or replace an object from the test side (see the module docstring)."""
         meta = obj["metadata"]
+        key = (meta.get("namespace", ""), meta["name"])
         with self._lock:
-            stored = copy.deepcopy(obj)
-            stored["metadata"]["resourceVersion"] = str(self._next_version())
-            stored["metadata"].setdefault("generation", 1)
-            self._objects[(meta.get("namespace", ""), meta["name"])] = stored
+            stored = {"apiVersion": self.api_version, "kind": self.kind, **copy.deepcopy(obj)}
+            self._check_spec(stored)
+            before = self._objects.get(key)
+            if before is None:
+                stored["metadata"].update(uid=str(uuid.uuid4()), generation=1)
+                event = "ADDED"
+            else:
+                if self.has_status:
+                    stored.pop("status", None)
+                    if "status" in before:
+                        stored["status"] = copy.deepcopy(before["status"])
+                changed = self._content(stored) != self._content(before)
+                stored["metadata"].update(uid=before["metadata"]["uid"],
+                                          generation=before["metadata"]["generation"] + int(changed))
+                event = "MODIFIED"
+            self._store(key, stored, event)
+
+    def delete(self, name: str, namespace: str = "") -> None:
+        """Delete an object from the test side (``DELETED`` with its last state at a new resourceVersion)."""
+        with self._lock:
+            gone = self._objects.pop((namespace, name))
+            gone["metadata"]["resourceVersion"] = str(self._history.next_version())
+            self._history.append_event(self.resource, "DELETED", gone)
 
     def get(self, name: str, namespace: str = "") -> dict[str, Any]:
         with self._lock:
             return copy.deepcopy(self._objects[(namespace, name)])
+
+    def _store(self, key: tuple[str, str], obj: dict[str, Any], event: str) -> None:
+        """Store ``obj`` at a new resourceVersion and announce it to watchers (the lock is held)."""
+        obj["metadata"]["resourceVersion"] = str(self._history.next_version())
+        self._objects[key] = obj
+        self._history.append_event(self.resource, event, obj)
+
+    def _content(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """What bumps ``generation`` when it changes: everything but metadata (and status, with the subresource)."""
+        ignored = {"metadata", "status"} if self.has_status else {"metadata"}
+        return {k: v for k, v in obj.items() if k not in ignored}
+
+    def _check_spec(self, obj: dict[str, Any]) -> None:
+        """Prune the spec to the schema and refuse (``ValueError``) one the server would refuse."""
+        schema = self._schema.get("properties", {}).get("spec")
+        if schema is None or "spec" not in obj:
+            return
+        obj["spec"] = prune(obj["spec"], schema, "spec", [])
+        problems: list[str] = []
+        validate(obj["spec"], schema, "spec", problems)
+        if problems:
+            raise ValueError(f'{self.kind}.{self.group} "{obj["metadata"]["name"]}" is invalid: ' + "; ".join(problems))
 
     # --- HTTP -------------------------------------------------------------------------------------------
 
@@ -173,6 +251,22 @@ class CustomResources:
         if found is None:
             raise ApiError(404, "NotFound", f'{self.resource} "{key[1]}" not found')
         return key, found
+
+    async def _list(self, request: Request) -> Response:
+        params = request.query_params
+        try:
+            refuse_unknown_params(request, _LIST_PARAMS)
+        except ApiError as exc:
+            return error(exc)
+        if params.get("watch") in {"true", "1"}:
+            return self._history.stream_events(
+                self.resource, self.kind, self.api_version, params.get("resourceVersion", ""),
+                int(params.get("timeoutSeconds", "1800")), lambda: list(self._objects.values()))
+        with self._lock:
+            items = [copy.deepcopy(o) for o in self._objects.values()]
+            version = self._history.current_version()
+        return answer({"apiVersion": self.api_version, "kind": self.list_kind,
+                       "metadata": {"resourceVersion": str(version)}, "items": items})
 
     async def _get(self, request: Request) -> Response:
         try:
@@ -228,8 +322,7 @@ class CustomResources:
                     updated.pop("status", None)
                 else:
                     updated["status"] = new_status
-                updated["metadata"]["resourceVersion"] = str(self._next_version())
-                self._objects[key] = updated
+                self._store(key, updated, "MODIFIED")
                 self.status_writes += 1
                 return answer(copy.deepcopy(updated), headers=headers)
         except ApiError as exc:

@@ -39,8 +39,9 @@ gave up on still lands), for matching requests. Refusing connections is the test
 
 The other APIs a broker talks to are served by the same app, each in its own module, sharing the server's
 resourceVersion counter (etcd's revision) and lock: ``leases`` (``coordination.k8s.io/v1``),
-``custom_resources`` (a CRD's objects and their ``status`` subresource, built from the CRD manifest) and
-``metrics_api`` (``metrics.k8s.io/v1beta1``, as metrics-server serves it through the aggregator).
+``custom_resources`` (a CRD's objects and their ``status`` subresource, built from the CRD manifest; listed and
+watched like nodes, through the same history, so ``restart`` compacts them too) and ``metrics_api``
+(``metrics.k8s.io/v1beta1``, as metrics-server serves it through the aggregator).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ import asyncio
 import copy
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,7 +149,7 @@ class StandInApiServer:
         """``namespace/name`` of every pod evicted, in order."""
         self.leases = Leases(self._lock, self.next_version)
         self.metrics = MetricsApi()
-        self.custom = CustomResources(crd, self._lock, self.next_version) if crd is not None else None
+        self.custom = CustomResources(crd, self._lock, self) if crd is not None else None
         routes = [
             Route("/api/v1/nodes", self._collection("nodes"), methods=["GET"]),
             Route("/api/v1/pods", self._collection("pods"), methods=["GET"]),
@@ -166,6 +167,24 @@ class StandInApiServer:
         with self._lock:
             self._version += 1
             return self._version
+
+    def current_version(self) -> int:
+        """The newest resourceVersion (a list's ``metadata.resourceVersion``)."""
+        with self._lock:
+            return self._version
+
+    def append_event(self, collection: str, kind: str, obj: dict[str, Any]) -> None:
+        """Record a change of an object another module serves (``custom_resources``) for its watchers; ``obj``
+        carries the resourceVersion the change got from ``next_version``."""
+        with self._lock:
+            version = int(obj["metadata"]["resourceVersion"])
+            self._history.append(_Event(version, collection, kind, copy.deepcopy(obj)))
+
+    def stream_events(self, collection: str, kind: str, api_version: str, since: str, timeout_s: int,
+                      current: Callable[[], Iterable[dict[str, Any]]]) -> Response:
+        """A watch of ``collection`` served by another module (see ``_watch``); ``current`` gives its objects
+        for a watch without a resourceVersion."""
+        return self._watch(collection, kind, since, timeout_s, api_version, current)
 
     # --- test-side changes ------------------------------------------------------------------------------
 
@@ -267,10 +286,11 @@ class StandInApiServer:
 
         return endpoint
 
-    def _watch(self, collection: str, kind: str, since: str, timeout_s: int) -> Response:
+    def _watch(self, collection: str, kind: str, since: str, timeout_s: int, api_version: str = "v1",
+               current: Callable[[], Iterable[dict[str, Any]]] | None = None) -> Response:
         def line(event_type: str, obj: dict[str, Any]) -> bytes:
             return (
-                orjson.dumps({"type": event_type, "object": {"kind": kind, "apiVersion": "v1", **obj}})
+                orjson.dumps({"type": event_type, "object": {"kind": kind, "apiVersion": api_version, **obj}})
                 + b"\n"
             )
 
@@ -280,7 +300,8 @@ class StandInApiServer:
                 generation = self._generation
                 if not since or since == "0":
                     start = self._version
-                    initial = [copy.deepcopy(o) for o in self._objects[collection].values()]
+                    objects = current() if current is not None else self._objects[collection].values()
+                    initial = [copy.deepcopy(o) for o in objects]
                 elif int(since) < self._oldest:
                     expired = status(410, "Expired", f"too old resource version: {since} ({self._oldest})")
                     initial, start = [], -1

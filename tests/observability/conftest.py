@@ -12,6 +12,7 @@ from broker.model import NodePlan, Plan, Resources, SolveReport, SolveStatus, Te
 from broker.quota import RuntimeQuota, compute_runtime_quota
 from broker.service.extender.metrics import ExtenderMetrics
 from broker.service.observability import DemandReadFailure, LoopStep, PushFailure, ServiceMetrics
+from broker.service.observability.metrics import UnplannedPods
 from broker.service.sinks.base import SinkReport
 from tests.quota.builders import cpu, group, policy
 
@@ -75,6 +76,9 @@ def exercise_everything(metrics: ServiceMetrics) -> None:
     metrics.yarn_demand_read("yarn-a", 0.05)
     metrics.yarn_demand_read("yarn-b", 5.0, DemandReadFailure.TIMEOUT)
     metrics.yarn_demand_used({"yarn-a": 1.5, "yarn-b": math.inf}, {"a": 12}, {("yarn-a", "root.default"): 3})
+    metrics.kubernetes_demand_failed("k8s-b")
+    metrics.kubernetes_demand_used({"k8s-a": 0.5, "k8s-b": math.inf}, {"a": 4}, {("k8s-a", "scratch"): 2},
+                                   {("k8s-a", UnplannedPods.CLASS_LIMIT): 1})
 
 
 def exercise_extender(metrics: ExtenderMetrics) -> None:

@@ -48,6 +48,9 @@ def test_relative_paths_are_read_from_the_files_folder(tmp_path: Path) -> None:
     ("fleet: {usage: agents}\n", {}, "fleet.inventory"),
     ("sinks: {kubernetes: true}\n", {}, "sinks.kubernetes"),
     ("demand: {kind: file}\n", {}, "demand.file"),
+    ("http: {tls_cert: cert.pem}\n", {}, "http.tls_key"),
+    ("agents: {listen: '127.0.0.1:7070', token_file: t, tls_key: k.pem}\n", {}, "agents.tls_cert"),
+    ("fleet: {inventory: inventory.yaml, usage: simulated}\n", {}, "fleet.usage"),
     ("log: {level: loud}\n", {}, "log.level"),
 ])
 def test_a_bad_value_names_its_field(tmp_path: Path, text: str, env: dict[str, str], field: str) -> None:
@@ -55,7 +58,8 @@ def test_a_bad_value_names_its_field(tmp_path: Path, text: str, env: dict[str, s
     path.write_text(text)
     with pytest.raises(InputError) as caught:
         load_service_config(path, env)
-    assert field in str(caught.value)
+    where = f"{path} with BROKER_* overrides" if env else str(path)
+    assert caught.value.field == f"{where}.{field}"  # exactly: a section's own check does not repeat its name
 
 
 def test_serve_check_reports_a_bad_config_without_a_traceback(tmp_path: Path) -> None:

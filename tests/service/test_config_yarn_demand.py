@@ -24,8 +24,10 @@ def files(tmp_path: Path, text: str) -> Path:
     """``broker.yaml`` (a real fleet plus ``text``) beside the inventory, the agents' token and a YARN cluster
     file naming ``yarn-a`` and ``yarn-b``."""
     (tmp_path / "inventory.yaml").write_text(yaml.safe_dump({
-        "sites": [{"name": "idc-a"}], "clusters": [{"name": "yarn-a", "kind": "yarn", "site": "idc-a"}],
-        "nodes": [{"name": "n1", "site": "idc-a", "cluster": "yarn-a", "capacity": {"cpu": 8, "memory": "16Gi"}}]}))
+        "sites": [{"name": "idc-a"}],
+        "clusters": [{"name": name, "kind": "yarn", "site": "idc-a"} for name in ("yarn-a", "yarn-b")],
+        "nodes": [{"name": f"n-{name}", "site": "idc-a", "cluster": name, "capacity": {"cpu": 8, "memory": "16Gi"}}
+                  for name in ("yarn-a", "yarn-b")]}))
     (tmp_path / "token").write_text("token-for-tests")
     (tmp_path / "yarn.yaml").write_text(yaml.safe_dump({"clusters": [
         {"name": name, "rm_urls": [f"http://rm.{name}:8088"]} for name in ("yarn-a", "yarn-b")]}))

@@ -7,9 +7,12 @@ store, no peers. Pointing the service at real clusters means naming, in the file
 - ``fleet.inventory``: the sites, links and nodes (``broker schema inventory``), with ``usage: agents`` (node
   agents stream real ``/proc`` and cgroup figures, ``agents.listen``);
 - ``demand.kind: file`` with ``demand.file`` (``broker schema demand``), re-read when it changes, or
-  ``demand.kind: yarn``: pending and running work read from the ResourceManagers every cycle;
+  ``demand.kind: yarn``: pending and running work read from the ResourceManagers every cycle, or
+  ``demand.kind: kubernetes``: the offline pods of ``kubernetes_clusters``, or ``yarn+kubernetes``: both;
 - ``sinks.yarn`` (the YARN bridge's cluster file) and ``sinks.kubernetes`` (the Kubernetes clusters file);
-  ``sinks.quota_status`` (a cluster of that file and an ``ElasticQuotaPolicy`` name) for the quota status.
+  ``sinks.quota_status`` (a cluster of that file and an ``ElasticQuotaPolicy`` name) for the quota status;
+- ``policy_source.kind: kubernetes`` (a cluster of that file and an ``ElasticQuotaPolicy`` name): the policy is
+  that object's spec, edited with kubectl, instead of what ``broker quota apply`` and the admin API write.
 
 Environment variables override the file: ``BROKER_<FIELD>`` for a top-level field and ``BROKER_<SECTION>__<FIELD>``
 for a nested one (``BROKER_INTERVAL_S=5``, ``BROKER_HTTP__PORT=9000``, ``BROKER_STORE=redis://redis:6379/0``).
@@ -64,7 +67,7 @@ class LeaderConfig(_Section):
     @model_validator(mode="after")
     def _renew_inside_ttl(self) -> Self:
         if self.renew_s * 2 > self.ttl_s:
-            raise InputError("leader.renew_s", f"must be at most half of leader.ttl_s ({self.ttl_s}) so that a "
+            raise InputError("renew_s", f"must be at most half of leader.ttl_s ({self.ttl_s}) so that a "
                              "leader renews before its lease runs out")
         return self
 
@@ -90,9 +93,9 @@ class FleetConfig(_Section):
     @model_validator(mode="after")
     def _usage_matches_fleet(self) -> Self:
         if self.usage is UsageKind.AGENTS and self.inventory is None:
-            raise InputError("fleet.inventory", "fleet.usage agents needs the real fleet's inventory")
+            raise InputError("inventory", "fleet.usage agents needs the real fleet's inventory")
         if self.usage is UsageKind.SIMULATED and self.inventory is not None:
-            raise InputError("fleet.usage", "a fleet.inventory is a real fleet: its usage comes from agents")
+            raise InputError("usage", "a fleet.inventory is a real fleet: its usage comes from agents")
         return self
 
 
@@ -106,6 +109,21 @@ class DemandKind(StrEnum):
     YARN = "yarn"
     """Every cycle, the pending asks and running usage of active apps, read from each ResourceManager of the YARN
     bridge's cluster file and mapped to teams through the quota policy's queue bindings."""
+    KUBERNETES = "kubernetes"
+    """The pending and running offline pods of every cluster of ``kubernetes_clusters`` (a watch per cluster),
+    mapped to teams through the quota policy's namespace bindings."""
+    YARN_KUBERNETES = "yarn+kubernetes"
+    """Both of the above, read at once: work on YARN and Spark-on-Kubernetes pods alike."""
+
+    @property
+    def reads_yarn(self) -> bool:
+        """True when demand is read from the YARN ResourceManagers."""
+        return self in (DemandKind.YARN, DemandKind.YARN_KUBERNETES)
+
+    @property
+    def reads_kubernetes(self) -> bool:
+        """True when demand is read from the Kubernetes pods."""
+        return self in (DemandKind.KUBERNETES, DemandKind.YARN_KUBERNETES)
 
 
 class DemandConfig(_Section):
@@ -115,17 +133,21 @@ class DemandConfig(_Section):
         None, description="yarn: the YARN bridge's cluster file to read from; none: sinks.yarn's (a deployment that "
         "pushes to its RMs reads from the same ones; a separate file reads without pushing, or from fewer RMs).")
     timeout_s: float = Field(5.0, gt=0.0, le=300.0,
-                             description="yarn: a ResourceManager's read still running after this is abandoned.")
+                             description="yarn: a ResourceManager's read still running after this is abandoned; "
+                             "kubernetes: how long a cycle waits for a cluster's first list of pods, and each "
+                             "request's timeout.")
     max_age_s: float | None = Field(
-        None, gt=0.0, le=86_400.0, description="yarn: how long an RM's last good demand stands in for failed reads "
-        "(default: three loop intervals); after that the RM contributes nothing until it answers again.")
+        None, gt=0.0, le=86_400.0, description="yarn, kubernetes: how long a cluster's last good demand stands in "
+        "for failed reads (default: three loop intervals); after that the cluster contributes nothing until it "
+        "answers again.")
 
     @model_validator(mode="after")
     def _file_needs_path(self) -> Self:
         if self.kind is DemandKind.FILE and self.file is None:
-            raise InputError("demand.file", "demand.kind file needs demand.file")
-        if self.kind is not DemandKind.YARN and self.yarn is not None:
-            raise InputError("demand.yarn", f"is read only with demand.kind yarn (demand.kind is {self.kind.value})")
+            raise InputError("file", "demand.kind file needs demand.file")
+        if not self.kind.reads_yarn and self.yarn is not None:
+            raise InputError("yarn", f"is read only with demand.kind yarn or yarn+kubernetes (demand.kind is "
+                             f"{self.kind.value})")
         return self
 
 
@@ -141,6 +163,41 @@ class QuotaStatusConfig(_Section):
                          description="The cluster (in kubernetes_clusters) holding the policy object.")
     name: str = Field("default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
                       max_length=253, description="The ElasticQuotaPolicy object (cluster-scoped) to write to.")
+
+
+class PolicySourceKind(StrEnum):
+    """Where the quota policy in force comes from."""
+
+    STORE = "store"
+    """The store's: written by ``broker quota apply|rollback``, the admin API and, when the store has none,
+    the ``policy`` file."""
+    KUBERNETES = "kubernetes"
+    """An ``ElasticQuotaPolicy`` object, watched: the leader applies each valid spec to the store as a new
+    version, and the admin API and the CLI refuse to write the policy."""
+
+
+class PolicySourceConfig(_Section):
+    """The policy's source; ``kubernetes``: the object ``name`` in ``cluster`` (``broker.service.control
+    .policy_source``)."""
+
+    kind: PolicySourceKind = PolicySourceKind.STORE
+    cluster: str | None = Field(None, pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+                                description="kubernetes: the cluster (in kubernetes_clusters) holding the object.")
+    name: str = Field("default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+                      max_length=253, description="kubernetes: the ElasticQuotaPolicy object (cluster-scoped).")
+    resync_s: float = Field(300.0, ge=1.0, le=86_400.0,
+                            description="kubernetes: list the objects again this often, even with a watch open.")
+    timeout_s: float = Field(5.0, gt=0.0, le=300.0,
+                             description="kubernetes: a request to the API server still running after this fails.")
+
+    @model_validator(mode="after")
+    def _cluster_with_kubernetes(self) -> Self:
+        if self.kind is PolicySourceKind.KUBERNETES and self.cluster is None:
+            raise InputError("cluster", "policy_source.kind kubernetes needs the cluster holding the "
+                             "ElasticQuotaPolicy")
+        if self.kind is PolicySourceKind.STORE and self.cluster is not None:
+            raise InputError("cluster", "is read only with policy_source.kind kubernetes")
+        return self
 
 
 class SinksConfig(_Section):
@@ -172,10 +229,10 @@ class HttpConfig(_Section):
     @model_validator(mode="after")
     def _tls_pair(self) -> Self:
         if (self.tls_cert is None) != (self.tls_key is None):
-            raise InputError("http.tls_key" if self.tls_key is None else "http.tls_cert",
+            raise InputError("tls_key" if self.tls_key is None else "tls_cert",
                              "give both http.tls_cert and http.tls_key")
         if self.tls_client_ca is not None and self.tls_cert is None:
-            raise InputError("http.tls_client_ca", "needs http.tls_cert and http.tls_key")
+            raise InputError("tls_client_ca", "needs http.tls_cert and http.tls_key")
         return self
 
 
@@ -189,10 +246,10 @@ class AgentsConfig(_Section):
     @model_validator(mode="after")
     def _authenticated(self) -> Self:
         if self.listen is not None and self.token_file is None and self.tls_client_ca is None:
-            raise InputError("agents.token_file", "agents must authenticate: give agents.token_file or "
+            raise InputError("token_file", "agents must authenticate: give agents.token_file or "
                              "agents.tls_client_ca (mutual TLS)")
         if (self.tls_cert is None) != (self.tls_key is None):
-            raise InputError("agents.tls_key" if self.tls_key is None else "agents.tls_cert",
+            raise InputError("tls_key" if self.tls_key is None else "tls_cert",
                              "give both agents.tls_cert and agents.tls_key")
         return self
 
@@ -216,6 +273,7 @@ class ServiceConfig(_Section):
     interval_s: float = Field(10.0, ge=0.1, le=3600.0, description="Seconds between two cycles of the loop.")
     store: str | None = Field(None, description="Redis URL; none: the in-process store (one replica only).")
     policy: Path | None = Field(None, description="Quota policy applied at start when the store has none.")
+    policy_source: PolicySourceConfig = PolicySourceConfig()
     kubernetes_clusters: Path | None = Field(None, description="Kubernetes clusters file (`broker serve --help`).")
     leader: LeaderConfig = LeaderConfig()
     fleet: FleetConfig = FleetConfig()
@@ -236,30 +294,39 @@ class ServiceConfig(_Section):
             "leader.cluster": self.leader.kind is LeaderKind.KUBERNETES,
             "sinks.kubernetes": self.sinks.kubernetes,
             "sinks.quota_status": self.sinks.quota_status is not None,
+            "policy_source.kind": self.policy_source.kind is PolicySourceKind.KUBERNETES,
+            "demand.kind": self.demand.kind.reads_kubernetes,
         }
         for field, needed in needs_clusters.items():
             if needed and self.kubernetes_clusters is None:
                 raise InputError(field, "needs kubernetes_clusters (the Kubernetes clusters file)")
+        if self.policy_source.kind is PolicySourceKind.KUBERNETES and self.policy is not None:
+            raise InputError("policy", "the policy comes from the ElasticQuotaPolicy (policy_source.kind "
+                             "kubernetes): create the object from this file (kubectl apply) and drop policy")
         if self.leader.kind is LeaderKind.KUBERNETES and self.leader.cluster is None:
             raise InputError("leader.cluster", "kubernetes leader election needs the cluster holding the Lease")
-        if (self.fleet.usage is UsageKind.AGENTS) != (self.demand.kind in (DemandKind.FILE, DemandKind.YARN)):
-            raise InputError("demand.kind", "a real fleet (fleet.usage agents) takes its demand from a file or the "
-                             "YARN RMs (file, yarn), and real demand needs a real fleet")
-        if self.demand.kind is DemandKind.YARN and self.demand_yarn_file is None:
-            raise InputError("demand.yarn", "demand.kind yarn needs the YARN bridge's cluster file: set demand.yarn, "
-                             "or sinks.yarn (which demand reads from when demand.yarn is not set)")
+        if (self.fleet.usage is UsageKind.AGENTS) != (self.demand.kind is not DemandKind.SIMULATED):
+            raise InputError("demand.kind", "a real fleet (fleet.usage agents) takes its demand from a file, the "
+                             "YARN RMs or the Kubernetes pods (file, yarn, kubernetes, yarn+kubernetes), and real "
+                             "demand needs a real fleet")
+        if self.demand.kind.reads_yarn and self.demand_yarn_file is None:
+            raise InputError("demand.yarn", f"demand.kind {self.demand.kind.value} needs the YARN bridge's cluster "
+                             "file: set demand.yarn, or sinks.yarn (which demand reads from when demand.yarn is not "
+                             "set)")
         if self.fleet.usage is UsageKind.AGENTS and self.agents.listen is None:
             raise InputError("agents.listen", "fleet.usage agents needs agents.listen")
         return self
 
     @property
     def demand_yarn_file(self) -> Path | None:
-        """The cluster file demand is read from with ``demand.kind: yarn``: ``demand.yarn``, else ``sinks.yarn``."""
+        """The cluster file YARN demand is read from (``demand.kind: yarn``, ``yarn+kubernetes``):
+        ``demand.yarn``, else ``sinks.yarn``."""
         return self.demand.yarn or self.sinks.yarn
 
     @property
     def demand_max_age_s(self) -> float:
-        """How long an RM's last good demand is used: configured, else three intervals (as ``plan_max_age_s``)."""
+        """How long a cluster's last good demand is used: configured, else three intervals (as
+        ``plan_max_age_s``)."""
         return self.demand.max_age_s or max(3 * self.interval_s, 1.0)
 
     @property
@@ -356,6 +423,8 @@ __all__ = [
     "LeaderKind",
     "LogConfig",
     "PlannerConfig",
+    "PolicySourceConfig",
+    "PolicySourceKind",
     "QuotaStatusConfig",
     "ServiceConfig",
     "SinksConfig",

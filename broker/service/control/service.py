@@ -8,7 +8,9 @@ bad configuration fails before anything starts); ``Replica.run`` serves until as
   admin API under ``/admin``;
 - the control loop (elections on every replica; cycles and the fast path on the leader);
 - the store feed: newer plans in the store reach this replica's extender (followers) within ``poll_s``;
-- the agent hub, when ``agents.listen`` is set: samples feed the usage source and the fast path.
+- the agent hub, when ``agents.listen`` is set: samples feed the usage source and the fast path;
+- the policy source, with ``policy_source.kind: kubernetes``: every replica follows the ``ElasticQuotaPolicy``,
+  the leader applies it to the store (``policy_source``), and the admin API refuses policy writes meanwhile.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 import uvicorn
+from kubernetes.client import ApiClient
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,16 +35,26 @@ from starlette.routing import Mount, Route
 from broker.errors import InputError
 from broker.model import Inventory, NodePlan, Resources, load, total
 from broker.quota import QuotaPolicy
-from broker.service.admin_api import Tokens
+from broker.service.admin_api import PolicyOwner, Tokens
 from broker.service.admin_api import create_app as admin_app
 from broker.service.agents.fastpath import evictions_of, shrink_for
 from broker.service.agents.hub import AgentHub, ServerTls
-from broker.service.control.config import DemandKind, LeaderKind, ServiceConfig, UsageKind
+from broker.service.control.config import LeaderKind, PolicySourceKind, ServiceConfig, UsageKind
+from broker.service.control.kubernetes_demand import KubernetesDemandSource
 from broker.service.control.leader import Elector, KubernetesElector, RedisElector, SoloElector
 from broker.service.control.loop import ControlLoop, NodeShrink
 from broker.service.control.plans import BoardPlanSource, PlanBoard, StoreFeed
+from broker.service.control.policy_source import PolicySource
 from broker.service.control.quota_status import QuotaStatusSink
-from broker.service.control.sources import AgentUsage, DemandFile, DemandSource, LiveWorld, SimulatedWorld, World
+from broker.service.control.sources import (
+    AgentUsage,
+    DemandFile,
+    DemandSource,
+    DemandSources,
+    LiveWorld,
+    SimulatedWorld,
+    World,
+)
 from broker.service.control.storage import LocalPlans, PlanKeeper, ServiceStore
 from broker.service.control.yarn_demand import YarnDemandSource
 from broker.service.extender import (
@@ -82,6 +95,8 @@ class Replica:
     feed: StoreFeed
     hub: AgentHub | None = None
     yarn_demand: YarnDemandSource | None = None
+    policy_source: PolicySource | None = None
+    kubernetes_demand: KubernetesDemandSource | None = None
     server: uvicorn.Server | None = None
     _plan_nodes: tuple[int, dict[str, NodePlan]] = field(default=(0, {}))
 
@@ -117,6 +132,8 @@ class Replica:
         if self.hub is not None:
             await self.hub.start()
             tasks.append(asyncio.create_task(self._report_agents(stop)))
+        if self.policy_source is not None:
+            tasks.append(asyncio.create_task(self.policy_source.run(stop)))
         serving = asyncio.create_task(server.serve())
         loop = asyncio.create_task(self.loop.run(stop))
         while not server.started and not serving.done():
@@ -137,6 +154,8 @@ class Replica:
                 await self.hub.stop()
             if self.yarn_demand is not None:
                 await self.yarn_demand.aclose()
+            if self.kubernetes_demand is not None:
+                await self.kubernetes_demand.aclose()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -183,9 +202,11 @@ class Replica:
             "plan_age_s": round(time.time() - plan.created_at_s, 3) if plan else None,
             "store_readable": self.feed.healthy,
         }
-        if self.yarn_demand is not None:  # an RM's demand missing degrades the plans, not the extender's answers
-            body["yarn_demand"] = {name: {"state": status.state.value, "age_s": status.age_s, "error": status.error}
-                                   for name, status in self.yarn_demand.status().items()}
+        # a cluster's demand missing degrades the plans, not the extender's answers
+        for key, reader in (("yarn_demand", self.yarn_demand), ("kubernetes_demand", self.kubernetes_demand)):
+            if reader is not None:
+                body[key] = {name: {"state": status.state.value, "age_s": status.age_s, "error": status.error}
+                             for name, status in reader.status().items()}
         if problem:
             body["problem"] = problem
         return not problem and plan is not None, body
@@ -232,7 +253,7 @@ def _http_app(replica: Replica, extender_asgi: Starlette, admin: Starlette | Non
 # --- building ----------------------------------------------------------------------------------------------
 
 
-def _world(config: ServiceConfig, hub: AgentHub | None, yarn_demand: YarnDemandSource | None) -> World:
+def _world(config: ServiceConfig, hub: AgentHub | None, read_demand: DemandSource | None) -> World:
     fleet = config.fleet
     if fleet.usage is UsageKind.SIMULATED:
         name = fleet.scenario
@@ -241,17 +262,17 @@ def _world(config: ServiceConfig, hub: AgentHub | None, yarn_demand: YarnDemandS
         return SimulatedWorld(scenario, base, time.time(), fleet.speed, fleet.replay_from_h * 3600)
     assert fleet.inventory is not None and hub is not None  # validated: a real fleet has agents
     inventory = load(Inventory, fleet.inventory)
-    demand: DemandSource | None = yarn_demand
+    demand = read_demand
     if demand is None:
-        assert config.demand.file is not None  # validated: a real fleet's demand is a file or the YARN RMs
+        assert config.demand.file is not None  # validated: a real fleet's demand is a file or read from clusters
         demand = DemandFile(config.demand.file)
     return LiveWorld(inventory, AgentUsage(inventory, hub.latest, stale_s=max(3 * config.interval_s, 15.0)), demand)
 
 
 def _yarn_demand(config: ServiceConfig, metrics: ServiceMetrics) -> YarnDemandSource | None:
-    """With ``demand.kind: yarn``, a reader of every RM of the cluster file (``demand.yarn``, else
-    ``sinks.yarn``); the file is read and checked here, before anything starts."""
-    if config.demand.kind is not DemandKind.YARN:
+    """With ``demand.kind: yarn`` or ``yarn+kubernetes``, a reader of every RM of the cluster file
+    (``demand.yarn``, else ``sinks.yarn``); the file is read and checked here, before anything starts."""
+    if not config.demand.kind.reads_yarn:
         return None
     path = config.demand_yarn_file
     assert path is not None  # validated
@@ -259,13 +280,24 @@ def _yarn_demand(config: ServiceConfig, metrics: ServiceMetrics) -> YarnDemandSo
                                         max_age_s=config.demand_max_age_s)
 
 
-def _check_demand_clusters(names: Iterable[str], inventory: Inventory) -> None:
-    """A YARN cluster's pending work runs only on that cluster's nodes, so a cluster the inventory lacks would
-    fail every cycle's plan: refused at start, naming it, instead."""
+def _kubernetes_demand(config: ServiceConfig, metrics: ServiceMetrics) -> KubernetesDemandSource | None:
+    """With ``demand.kind: kubernetes`` or ``yarn+kubernetes``, a pod watch per cluster of
+    ``kubernetes_clusters`` (started by the leader's first cycle); the file is read and checked here."""
+    if not config.demand.kind.reads_kubernetes:
+        return None
+    assert config.kubernetes_clusters is not None  # validated
+    return KubernetesDemandSource.from_config(load_clusters(config.kubernetes_clusters), metrics,
+                                              names=Conventions.for_domain(config.extender.domain),
+                                              timeout_s=config.demand.timeout_s, max_age_s=config.demand_max_age_s)
+
+
+def _check_demand_clusters(names: Iterable[str], inventory: Inventory, field: str, kind: str) -> None:
+    """A YARN cluster's pending work runs only on that cluster's nodes, and a Kubernetes cluster's pods on its
+    own, so a cluster the inventory lacks would fail every cycle's plan: refused at start, naming it, instead."""
     known = {c.name for c in inventory.clusters}
     missing = sorted(set(names) - known)
     if missing:
-        raise InputError("demand.yarn", f"YARN cluster(s) {', '.join(missing)} are not clusters of the inventory "
+        raise InputError(field, f"{kind} cluster(s) {', '.join(missing)} are not clusters of the inventory "
                          f"({', '.join(sorted(known))}): their pending work would have no nodes to run on")
 
 
@@ -313,17 +345,39 @@ def _quota_status(config: ServiceConfig) -> QuotaStatusSink | None:
     wanted = config.sinks.quota_status
     if wanted is None:
         return None
-    assert config.kubernetes_clusters is not None  # validated
-    clusters = load_clusters(config.kubernetes_clusters).clusters
-    found = next((i for i, cluster in enumerate(clusters) if cluster.name == wanted.cluster), None)
-    if found is None:
-        raise InputError("sinks.quota_status.cluster", f"no cluster {wanted.cluster!r} in {config.kubernetes_clusters}")
     from kubernetes.client import CustomObjectsApi
 
-    api = api_client(clusters[found], f"clusters[{found}]")
+    api = _cluster_api(config, wanted.cluster, "sinks.quota_status.cluster")
     writer = QuotaStatusWriter(CustomObjectsApi(api), f"kube-apiserver {wanted.cluster}",
                                request_timeout_s=config.sinks.timeout_s)
     return QuotaStatusSink(writer, wanted.cluster, wanted.name, api.close)
+
+
+def _cluster_api(config: ServiceConfig, cluster: str, field: str) -> ApiClient:
+    """The API client of ``cluster`` in ``kubernetes_clusters``; ``InputError`` on ``field`` when the file has no
+    such cluster."""
+    assert config.kubernetes_clusters is not None  # validated: every setting naming a cluster needs the file
+    clusters = load_clusters(config.kubernetes_clusters).clusters
+    found = next((i for i, known in enumerate(clusters) if known.name == cluster), None)
+    if found is None:
+        raise InputError(field, f"no cluster {cluster!r} in {config.kubernetes_clusters}")
+    return api_client(clusters[found], f"clusters[{found}]")
+
+
+def _policy_source(config: ServiceConfig, store: ServiceStore, metrics: ServiceMetrics,
+                   leading: Callable[[], bool]) -> PolicySource | None:
+    """With ``policy_source.kind: kubernetes``, the ``ElasticQuotaPolicy`` ``policy_source.name`` of the cluster
+    ``policy_source.cluster`` names in ``kubernetes_clusters``, as the source of the store's policy."""
+    wanted = config.policy_source
+    if wanted.kind is not PolicySourceKind.KUBERNETES:
+        return None
+    assert wanted.cluster is not None  # validated
+    from kubernetes.client import CustomObjectsApi
+
+    api = _cluster_api(config, wanted.cluster, "policy_source.cluster")
+    return PolicySource(CustomObjectsApi(api), PolicyOwner(wanted.cluster, wanted.name), PolicyLog(store.policies),
+                        metrics, leading, tick_s=min(config.interval_s, 1.0), resync_s=wanted.resync_s,
+                        timeout_s=wanted.timeout_s, close=api.close)
 
 
 def _bound_by_name(policy: QuotaPolicy, inventory: Inventory) -> QuotaPolicy:
@@ -367,9 +421,13 @@ def build(config: ServiceConfig, env: Mapping[str, str]) -> Replica:
                if config.agents.tls_cert and config.agents.tls_key else None)
         hub = AgentHub(token, host=host, port=int(port), tls=tls)
     yarn_demand = _yarn_demand(config, metrics)
-    world = _world(config, hub, yarn_demand)
+    kubernetes_demand = _kubernetes_demand(config, metrics)
+    readers = [reader for reader in (yarn_demand, kubernetes_demand) if reader is not None]
+    world = _world(config, hub, DemandSources(*readers) if readers else None)
     if yarn_demand is not None:
-        _check_demand_clusters(yarn_demand.status().keys(), world.inventory)
+        _check_demand_clusters(yarn_demand.status().keys(), world.inventory, "demand.yarn", "YARN")
+    if kubernetes_demand is not None:
+        _check_demand_clusters(kubernetes_demand.clusters, world.inventory, "kubernetes_clusters", "Kubernetes")
     _seed_policy(config, store, world)
     conventions = Conventions.for_domain(config.extender.domain)
     board = PlanBoard()
@@ -381,10 +439,13 @@ def build(config: ServiceConfig, env: Mapping[str, str]) -> Replica:
                                        max_plan_age_s=config.plan_max_age_s, stale_policy=StalePolicy.CLOSED),
                         registry=metrics.registry)
     feed = StoreFeed(board, store.plan_version, store.get_plan, on_error=lambda exc: metrics.store_error("get_plan"))
+    policy_source = _policy_source(config, store, metrics, lambda: loop.leading)
     admin = None
     if config.http.admin_tokens is not None:
-        admin = admin_app(PolicyLog(store.policies), Tokens.load(config.http.admin_tokens))
-    replica = Replica(config, metrics, store, board, loop, extender, Starlette(), feed, hub, yarn_demand)
+        admin = admin_app(PolicyLog(store.policies), Tokens.load(config.http.admin_tokens),
+                          owner=policy_source.owner if policy_source is not None else None)
+    replica = Replica(config, metrics, store, board, loop, extender, Starlette(), feed, hub, yarn_demand,
+                      policy_source=policy_source, kubernetes_demand=kubernetes_demand)
     replica.app = _http_app(replica, create_app(extender), admin)
     if hub is not None:
         hub.on_sample = replica.on_sample

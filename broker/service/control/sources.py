@@ -9,7 +9,8 @@ worlds exist:
   history at start, as a real deployment would read it from its metrics store, so the first plans are not blind.
 - ``LiveWorld``: an inventory file, usage from the node agents (``AgentUsage``), and demand from a
   ``DemandSource``: a file that is re-read when it changes (``DemandFile``), or the YARN ResourceManagers
-  (``yarn_demand.YarnDemandSource``).
+  (``yarn_demand.YarnDemandSource``), the Kubernetes pods (``kubernetes_demand.KubernetesDemandSource``), or both
+  at once (``DemandSources``).
 
 ``demand`` is a coroutine, because the real source of demand is a set of peers read over the network at once;
 the sources that compute or parse (the scenario, the file) do it in a worker thread, off the event loop. It is
@@ -216,8 +217,21 @@ class DemandFile:
         return self._demand
 
 
+class DemandSources:
+    """Several sources read at once, their classes side by side (``demand.kind: yarn+kubernetes``). Their class
+    names cannot collide: YARN's start with ``yarn.``, and no Kubernetes class may (see
+    ``kubernetes_demand.RESERVED_PREFIXES``)."""
+
+    def __init__(self, *sources: DemandSource) -> None:
+        self._sources = sources
+
+    async def demand(self, now_s: float, bindings: Mapping[str, TeamBinding]) -> Demand:
+        parts = await asyncio.gather(*(source.demand(now_s, bindings) for source in self._sources))
+        return Demand(classes=tuple(item for part in parts for item in part.classes))
+
+
 class LiveWorld:
-    """A real fleet: inventory file, agents' usage, demand from a file or the YARN RMs."""
+    """A real fleet: inventory file, agents' usage, demand from a file or read from the clusters."""
 
     def __init__(self, inventory: Inventory, usage: AgentUsage, demand: DemandSource) -> None:
         self._inventory = inventory
@@ -238,4 +252,5 @@ class LiveWorld:
         """Nothing to add: the agents' figures start now (the estimator lends cautiously until it has a day)."""
 
 
-__all__ = ["AgentSample", "AgentUsage", "DemandFile", "DemandSource", "LiveWorld", "SimulatedWorld", "Usage", "World"]
+__all__ = ["AgentSample", "AgentUsage", "DemandFile", "DemandSource", "DemandSources", "LiveWorld", "SimulatedWorld",
+           "Usage", "World"]

@@ -20,7 +20,7 @@ them ``running``: the planner keeps capacity for them, the runtime quota counts 
 slices pack more easily than the real containers do, and their AMs are not told apart; that is the price of a
 queue-level reading (per-container shapes would cost a request per app).
 
-Failure, per cluster::
+Failure, per cluster (``demand_reads``, which the Kubernetes demand shares)::
 
     read ok ──────────────────────► fresh   (this cycle's demand)
     read failed, last good <= max age ► stale   (the last good demand stands in)
@@ -38,15 +38,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
+from dataclasses import dataclass, field
 
 from broker.errors import PeerError
 from broker.model import Demand, DemandClass, Resources, Sink, TeamBinding
+from broker.service.control.demand_reads import ClusterStatus, LastGood, ReadState
 from broker.service.observability.metrics import DemandReadFailure, ServiceMetrics
 from broker.yarn_bridge import RMClient, YarnCluster, YarnConfig, YarnDemand, read_demand
 from broker.yarn_bridge.resource import MILLI_PER_VCORE
@@ -54,37 +53,16 @@ from broker.yarn_bridge.resource import MILLI_PER_VCORE
 log = logging.getLogger(__name__)
 
 
-class ReadState(StrEnum):
-    """Whether a cluster's demand is in use this cycle (see the module docstring)."""
-
-    FRESH = "fresh"
-    """The last read succeeded."""
-    STALE = "stale"
-    """The last read failed; the last good demand, not older than the max age, stands in."""
-    MISSING = "missing"
-    """No good demand younger than the max age: the cluster contributes nothing."""
-
-
-@dataclass(frozen=True)
-class ClusterStatus:
-    """One cluster's read state, for ``/readyz``: the age of its demand in use and the last read's error."""
-
-    state: ReadState
-    age_s: float | None
-    error: str | None
-
-
 @dataclass
 class _Cluster:
-    """One RM's client and what was last read from it (``read_at`` on the source's monotonic clock)."""
+    """One RM's client and its reads (``demand_reads.LastGood``, on the source's monotonic clock)."""
 
     client: RMClient
-    last: YarnDemand | None = None
-    read_at: float | None = None
-    error: str | None = None
-    state: ReadState | None = None
-    """None before the first cycle."""
+    reads: LastGood[YarnDemand] = field(init=False)
     unmapped: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        self.reads = LastGood(self.name, f"YARN cluster {self.name}", "its RM answers")
 
     @property
     def name(self) -> str:
@@ -155,12 +133,10 @@ class YarnDemandSource:
         unmapped: dict[tuple[str, str], int] = {}
         ages: dict[str, float] = {}
         for cluster in self._clusters:
-            self._age(cluster, now)
-            last = cluster.last
-            if cluster.state is ReadState.MISSING or last is None or cluster.read_at is None:
-                ages[cluster.name] = math.inf
+            last = cluster.reads.in_use(now, self._max_age_s)
+            ages[cluster.name] = cluster.reads.age_s(now)
+            if last is None:
                 continue
-            ages[cluster.name] = now - cluster.read_at
             classes += last.pending
             for team, used in sorted(last.running.items()):
                 classes += running_classes(cluster.name, team, used)
@@ -174,9 +150,7 @@ class YarnDemandSource:
     def status(self) -> dict[str, ClusterStatus]:
         """Each cluster's state as of the last cycle, for ``/readyz``."""
         now = self._clock()
-        return {c.name: ClusterStatus(c.state or ReadState.MISSING,
-                                      None if c.read_at is None else round(now - c.read_at, 3), c.error)
-                for c in self._clusters}
+        return {c.name: c.reads.status(now) for c in self._clusters}
 
     async def aclose(self) -> None:
         for cluster in self._clusters:
@@ -197,33 +171,12 @@ class YarnDemandSource:
             failure, error = DemandReadFailure.INVALID, f"{type(exc).__name__}: {exc}"
             log.debug("demand of YARN cluster %s unreadable", cluster.name, exc_info=True)
         else:
-            cluster.last, cluster.read_at, cluster.error = result, self._clock(), None
+            cluster.reads.succeeded(result, self._clock())
         self._metrics.yarn_demand_read(cluster.name, time.perf_counter() - started, failure)
         if failure is not None:
-            cluster.error = error
+            cluster.reads.failed(error)
             log.warning("demand of YARN cluster %s not read (%s): %s", cluster.name, failure.value, error,
                         extra={"cluster": cluster.name})
-
-    def _age(self, cluster: _Cluster, now: float) -> None:
-        """Move ``cluster`` to its state for this cycle; a change of state is logged."""
-        if cluster.error is None and cluster.read_at is not None:
-            state = ReadState.FRESH
-        elif cluster.read_at is not None and now - cluster.read_at <= self._max_age_s:
-            state = ReadState.STALE
-        else:
-            state = ReadState.MISSING
-        if state is cluster.state:
-            return
-        if state is ReadState.FRESH:
-            log.info("demand of YARN cluster %s read%s", cluster.name, "" if cluster.state is None else " again",
-                     extra={"cluster": cluster.name})
-        elif state is ReadState.STALE:
-            log.warning("demand of YARN cluster %s: using the last good read (%.1f s old) until it is %g s old",
-                        cluster.name, now - (cluster.read_at or now), self._max_age_s, extra={"cluster": cluster.name})
-        else:
-            log.warning("demand of YARN cluster %s: no good read within %g s (demand.max_age_s); it contributes "
-                        "nothing until its RM answers", cluster.name, self._max_age_s, extra={"cluster": cluster.name})
-        cluster.state = state
 
     def _report_unmapped(self, cluster: _Cluster, demand: YarnDemand) -> None:
         """Log the queues of no team that hold pending containers in ``demand``, when that set changes."""

@@ -10,9 +10,10 @@ gauges carry a ``dimension`` label that is ``cpu_cores`` or ``memory_bytes`` (th
 they are converted here, and ``UNLIMITED`` becomes ``+Inf``); durations are seconds; timestamps are Unix seconds.
 
 Cardinality is bounded by configuration, never by the fleet: labels are sites, teams (quota groups), sinks, loop
-steps, store operations, the replica identity, and the YARN clusters and queues demand is read from. Nodes are
-never a label: 10,000 nodes x a few series each would dominate the Prometheus server's memory for figures nobody
-graphs per node. Per-node facts are aggregated before they get here (per site) or observed into a histogram.
+steps, store operations, the replica identity, the YARN clusters and queues demand is read from, and the
+Kubernetes clusters and the namespaces holding offline pods of no team. Nodes and pods are never a label:
+10,000 nodes x a few series each would dominate the Prometheus server's memory for figures nobody graphs per
+node. Per-node facts are aggregated before they get here (per site) or observed into a histogram.
 
 Agent lag is such a case. A gauge per node would be 5,000-10,000 series that churn as nodes come and go. What
 the operator needs instead is (a) the distribution of how late samples arrive, (b) whether any agent is late
@@ -95,6 +96,34 @@ class DemandReadFailure(StrEnum):
     """The RM failed or refused: unreachable, no active RM (standby only), an error status, a malformed answer."""
     INVALID = "invalid"
     """The RM answered, but what it asked for could not be turned into demand classes."""
+
+
+class UnplannedPods(StrEnum):
+    """Why offline pods of a team are left out of the Kubernetes demand (the ``reason`` label; pods of no team
+    are counted per namespace instead, as unmapped)."""
+
+    INVALID = "invalid"
+    """The pod cannot be read the way the extender reads it, or asks for none of either managed resource."""
+    CLASS_LABEL = "class_label"
+    """Its class label is not a class name, or starts with ``yarn.`` or ``k8s.`` (the broker's own names)."""
+    CLASS_CONFLICT = "class_conflict"
+    """Its class label names the class of another team or cluster: class names are fleet-wide."""
+    CLASS_LIMIT = "class_limit"
+    """Its cluster has more classes than the limit even with shapes rounded up; the smallest are left out."""
+
+
+class PolicySourceFailure(StrEnum):
+    """Why the ``ElasticQuotaPolicy`` a replica reads the policy from (``policy_source``) did not give a new policy
+    (the ``reason`` label; the last good policy stays in force in every case)."""
+
+    INVALID = "invalid"
+    """The spec does not validate: nothing of it was applied (the object's ``Accepted`` condition names the field)."""
+    UNREACHABLE = "unreachable"
+    """Listing or watching the objects failed: the API server is down, refuses (RBAC), or lacks the CRD."""
+    MISSING = "missing"
+    """The object is not there (never created, or deleted)."""
+    STATUS = "status"
+    """The ``Accepted`` condition could not be written to the object's status."""
 
 
 def _amounts(resources: Resources) -> tuple[float, float]:
@@ -232,11 +261,20 @@ class ServiceMetrics:
         self._store_errors = Counter("broker_store_errors", "Store operations that failed.", ["operation"],
                                      registry=r)
 
+        # The ElasticQuotaPolicy the policy is read from (policy_source.kind kubernetes). Every reason starts at
+        # 0, so that an alert on increase() sees the first failure.
+        self._policy_source_failures = Counter(
+            "broker_policy_source_failures", "Times the ElasticQuotaPolicy gave no new policy, by reason.",
+            ["reason"], registry=r)
+        for failure in PolicySourceFailure:
+            self._policy_source_failures.labels(failure.value)
+
+        # Demand read from the outside: the label values of each gauge's series, so that those a cycle no longer
+        # reports are removed (and a follower drops them all).
+        self._demand_series: dict[Gauge, set[tuple[str, ...]]] = {}
+
         # Demand read from the YARN ResourceManagers (demand.kind yarn). Clusters and queues are the RMs'
         # configuration, bounded like teams.
-        self._yarn_clusters: set[str] = set()
-        self._yarn_teams: set[str] = set()
-        self._yarn_queues: set[tuple[str, str]] = set()
         self._yarn_read_seconds = Histogram(
             "broker_yarn_demand_read_seconds", "Duration of a demand read from a YARN cluster's ResourceManager.",
             ["cluster"], buckets=_PUSH_BUCKETS, registry=r)
@@ -252,6 +290,26 @@ class ServiceMetrics:
         self._yarn_unmapped = Gauge(
             "broker_yarn_demand_unmapped_containers", "Pending containers in YARN queues of no team.",
             ["cluster", "queue"], registry=r)
+
+        # Demand read from the Kubernetes pods (demand.kind kubernetes). Parallel to the YARN family rather than
+        # one family with a source label: the YARN series keep their names (dashboards, alerts), and the two
+        # readings differ (a read per cycle with its duration vs a watch whose health is its age; containers in
+        # queues vs pods in namespaces). Namespaces appear only when they hold offline pods of no team.
+        self._kube_failures = Counter(
+            "broker_kubernetes_demand_failures", "Lists or watches of a cluster's pods that failed.", ["cluster"],
+            registry=r)
+        self._kube_age = Gauge(
+            "broker_kubernetes_demand_age_seconds",
+            "Age of the pod demand the loop uses for a Kubernetes cluster (+Inf: none).", ["cluster"], registry=r)
+        self._kube_pending = Gauge(
+            "broker_kubernetes_demand_pending_pods", "Pending offline pods of a team, in planned classes.", ["team"],
+            registry=r)
+        self._kube_unmapped = Gauge(
+            "broker_kubernetes_demand_unmapped_pods", "Offline pods in namespaces of no team.",
+            ["cluster", "namespace"], registry=r)
+        self._kube_unplanned = Gauge(
+            "broker_kubernetes_demand_unplanned_pods", "Offline pods of a team left out of the demand, by reason.",
+            ["cluster", "reason"], registry=r)
 
     # --- exposition ---------------------------------------------------------------------------------------
 
@@ -391,19 +449,28 @@ class ServiceMetrics:
         nothing), per team its pending containers, per (cluster, queue of no team) the pending containers nobody
         plans for. Keys not given lose their series."""
         with self._lock:
-            for cluster in self._yarn_clusters - ages_s.keys():
-                self._yarn_age.remove(cluster)
-            for team in self._yarn_teams - pending.keys():
-                self._yarn_pending.remove(team)
-            for cluster, queue in self._yarn_queues - unmapped.keys():
-                self._yarn_unmapped.remove(cluster, queue)
-            self._yarn_clusters, self._yarn_teams, self._yarn_queues = set(ages_s), set(pending), set(unmapped)
-            for cluster, age in ages_s.items():
-                self._yarn_age.labels(cluster).set(age)
-            for team, count in pending.items():
-                self._yarn_pending.labels(team).set(count)
-            for (cluster, queue), count in unmapped.items():
-                self._yarn_unmapped.labels(cluster, queue).set(count)
+            self._replace_series(self._yarn_age, {(cluster,): age for cluster, age in ages_s.items()})
+            self._replace_series(self._yarn_pending, {(team,): count for team, count in pending.items()})
+            self._replace_series(self._yarn_unmapped, {(cluster, queue): n for (cluster, queue), n in unmapped.items()})
+
+    # --- demand from the Kubernetes pods --------------------------------------------------------------------
+
+    def kubernetes_demand_failed(self, cluster: str) -> None:
+        """A list or watch of ``cluster``'s pods failed (called on the watch's thread)."""
+        self._kube_failures.labels(cluster).inc()
+
+    def kubernetes_demand_used(self, ages_s: Mapping[str, float], pending: Mapping[str, int],
+                               unmapped: Mapping[tuple[str, str], int],
+                               unplanned: Mapping[tuple[str, UnplannedPods], int]) -> None:
+        """The pod demand a cycle used: per cluster the age of its demand (``math.inf``: it contributes
+        nothing), per team its pending pods, per (cluster, namespace of no team) the offline pods nobody plans
+        for, per (cluster, reason) the pods of a team left out. Keys not given lose their series."""
+        with self._lock:
+            self._replace_series(self._kube_age, {(cluster,): age for cluster, age in ages_s.items()})
+            self._replace_series(self._kube_pending, {(team,): count for team, count in pending.items()})
+            self._replace_series(self._kube_unmapped, {(cluster, ns): n for (cluster, ns), n in unmapped.items()})
+            self._replace_series(self._kube_unplanned,
+                                 {(cluster, reason.value): count for (cluster, reason), count in unplanned.items()})
 
     # --- high availability and the store --------------------------------------------------------------------
 
@@ -431,6 +498,10 @@ class ServiceMetrics:
         """A store operation failed. ``operation`` is a fixed name (``put_plan``, ``lease``), never a key."""
         self._store_errors.labels(operation).inc()
 
+    def policy_source_failed(self, reason: PolicySourceFailure) -> None:
+        """The ``ElasticQuotaPolicy`` the policy is read from gave no new policy this time, for ``reason``."""
+        self._policy_source_failures.labels(reason.value).inc()
+
     # --- internals ------------------------------------------------------------------------------------------
 
     def _clear_decisions(self) -> None:
@@ -440,13 +511,8 @@ class ServiceMetrics:
         for team in self._teams:
             self._forget(team)
         self._teams = set()
-        for cluster in self._yarn_clusters:
-            self._yarn_age.remove(cluster)
-        for team in self._yarn_teams:
-            self._yarn_pending.remove(team)
-        for cluster, queue in self._yarn_queues:
-            self._yarn_unmapped.remove(cluster, queue)
-        self._yarn_clusters, self._yarn_teams, self._yarn_queues = set(), set(), set()
+        for gauge in list(self._demand_series):
+            self._replace_series(gauge, {})
         self._published_at = None
         self._plan_version.set(-1)
         for gauge in (self._bound_gap, self._objective, self._greedy_objective):
@@ -455,6 +521,16 @@ class ServiceMetrics:
     def _age_of_plan(self) -> float:
         published = self._published_at
         return math.nan if published is None else max(0.0, self._clock() - published)
+
+    def _replace_series(self, gauge: Gauge, values: Mapping[tuple[str, ...], float]) -> None:
+        """Give ``gauge`` exactly the series of ``values`` (label values -> value); the ones it had and
+        ``values`` lacks are removed (called with the lock held)."""
+        current = self._demand_series.get(gauge, set())
+        for labels in current - values.keys():
+            gauge.remove(*labels)
+        for labels, value in values.items():
+            gauge.labels(*labels).set(value)
+        self._demand_series[gauge] = set(values)
 
     @staticmethod
     def _set_pair(gauge: Gauge, key: str, cores: float, memory_bytes: float) -> None:
@@ -477,4 +553,5 @@ class ServiceMetrics:
                 gauge.remove(team, dimension)
 
 
-__all__ = ["DIMENSIONS", "DemandReadFailure", "LoopStep", "PushFailure", "PushPath", "ServiceMetrics", "bound_gap"]
+__all__ = ["DIMENSIONS", "DemandReadFailure", "LoopStep", "PolicySourceFailure", "PushFailure", "PushPath",
+           "ServiceMetrics", "UnplannedPods", "bound_gap"]
