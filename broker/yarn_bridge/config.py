@@ -105,7 +105,8 @@ class YarnCluster(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(pattern=NAME_PATTERN)
-    site: str = Field("", description="The site the cluster runs at; selects TeamPlan.placed_by_site.")
+    site: str = Field("", description="Accepted for older files and ignored: queue guarantees follow what the "
+                      "plan placed on this cluster's own nodes (TeamPlan.placed_by_cluster).")
     rm_urls: tuple[RMUrl, ...] = Field(min_length=1, max_length=8)
     user: str = Field("yarn", pattern=r"^[A-Za-z0-9._@-]{1,128}$")
     auth: AuthConfig = SimpleAuthConfig()

@@ -96,7 +96,7 @@ def desired_params(
         paths = queues.get(team.team)
         if not paths:
             continue
-        placed: Resources = team.placed_by_site.get(cluster.site, ZERO)
+        placed: Resources = team.placed_by_cluster.get(cluster.name, ZERO)
         guarantee = placed.min(team.runtime_quota)
         cap = team.runtime_quota.min(cluster_total).max(guarantee)
         for path, low, high in zip(

@@ -82,6 +82,7 @@ def team(name: str, queues: tuple[str, ...], quota: Resources, placed: Resources
         runtime_quota=quota,
         placed=placed,
         placed_by_site={SITE: placed},
+        placed_by_cluster={CLUSTER: placed},
         binding=TeamBinding(yarn_queues={CLUSTER: queues}),
     )
 

@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from broker.model import NodePlan, Resources, TeamBinding, TeamPlan
 from broker.yarn_bridge import partition_of, queues
 
-from .conftest import OFFLINE, node, plan, sync, teams
+from .conftest import OFFLINE, cluster, node, plan, sync, teams
 from .standin_rm import CS, RMServer, StandinRM
 
 
@@ -148,3 +149,19 @@ def test_node_class_maps_to_one_combined_partition(labels: tuple[str, ...], part
 def test_percent_shares_always_sum_to_exactly_100(weights: list[int]) -> None:
     shares = queues._percent_shares(weights)
     assert sum(shares) == 100 and all(s >= 0 for s in shares)
+
+
+def test_two_clusters_at_one_site_each_guarantee_only_what_was_placed_on_their_own_nodes() -> None:
+    """The guarantee follows the cluster's own placement: a second cluster at the same site does not add to it."""
+    search = TeamPlan(team="search", runtime_quota=Resources.of(cpu="40", memory="80Gi"),
+                      placed=Resources.of(cpu="12", memory="24Gi"),
+                      placed_by_site={"idc-a": Resources.of(cpu="12", memory="24Gi")},
+                      placed_by_cluster={"yarn-a": Resources.of(cpu="8", memory="16Gi"),
+                                         "yarn-b": Resources.of(cpu="4", memory="8Gi")},
+                      binding=TeamBinding(yarn_queues={"yarn-a": ("root.offline.search",),
+                                                       "yarn-b": ("root.offline.search",)}))
+    both = plan(node(0), NodePlan(node="nm-b.example", site="idc-a", cluster="yarn-b",
+                                  yarn=Resources.of(cpu="16", memory="32Gi")), teams=(search,))
+    capacity = {name: queues.desired_params(both, cluster("http://rm.example:8088", name=name), [])[
+        "root.offline.search"]["capacity"] for name in ("yarn-a", "yarn-b")}
+    assert capacity == {"yarn-a": "[memory=16384,vcores=8]", "yarn-b": "[memory=8192,vcores=4]"}
