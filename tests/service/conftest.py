@@ -11,7 +11,9 @@ import yaml
 
 from broker.service.control.config import ServiceConfig
 from plugins.sim.scenario import default_scenario
+from tests.kubernetes.kube_apiserver import StandInApiServer
 from tests.redis_server import RedisServer, running_redis
+from tests.service.kubernetes_peer import served_api_server
 from tests.service_sinks.conftest import kube, rm  # noqa: F401  (the stand-in peers, shared as fixtures)
 
 
@@ -46,3 +48,10 @@ def service_config(directory: Path, **fields: Any) -> ServiceConfig:
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     with running_redis(tmp_path / "redis") as server:
         yield server
+
+
+@pytest.fixture
+def api_server() -> Iterator[tuple[StandInApiServer, str]]:
+    """A Kubernetes API server stand-in (with the ElasticQuotaPolicy CRD) and its URL."""
+    with served_api_server() as served:
+        yield served

@@ -23,16 +23,10 @@ from tests.kubernetes.conftest import Clock
 from tests.kubernetes.kube_apiserver import StandInApiServer
 from tests.redis_server import RedisServer
 from tests.service.conftest import service_config
-from tests.service.kubernetes_peer import CLUSTER, clusters_file, served_api_server
+from tests.service.kubernetes_peer import CLUSTER, clusters_file
 
 NS, LEASE = "broker-system", "broker-leader"
 PLAN = '{"version": 0}'
-
-
-@pytest.fixture
-def api_server() -> Iterator[tuple[StandInApiServer, str]]:
-    with served_api_server() as served:
-        yield served
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +32,13 @@ from plugins.kubernetes.quota_status import GROUP, PLURAL, VERSION
 from tests.kubernetes.kube_apiserver import Fault, StandInApiServer
 from tests.redis_server import RedisServer
 from tests.service.conftest import service_config
-from tests.service.kubernetes_peer import CLUSTER, clusters_file, served_api_server
+from tests.service.kubernetes_peer import CLUSTER, clusters_file
 
 POLICY = "default"
 AUTHOR = f"kubernetes:{CLUSTER}/{POLICY}@"
 MANAGED = f"policy is managed by ElasticQuotaPolicy {POLICY} on cluster {CLUSTER}; edit it there"
 SECRET = "admin-secret"
 COLLECTION = f"/apis/{GROUP}/{VERSION}/{PLURAL}"
-
-
-@pytest.fixture
-def api_server() -> Iterator[tuple[StandInApiServer, str]]:
-    with served_api_server() as served:
-        yield served
 
 
 def _replica(directory: Path, url: str, **fields: Any) -> Replica:

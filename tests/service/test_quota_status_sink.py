@@ -6,7 +6,6 @@ cycle still publishes. Against the stand-in API server serving the project's CRD
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +19,10 @@ from broker.service.control.service import Replica, build
 from plugins.kubernetes.quota_status import GROUP, PLURAL, VERSION, quota_status
 from tests.kubernetes.kube_apiserver import Fault, StandInApiServer
 from tests.service.conftest import service_config
-from tests.service.kubernetes_peer import CLUSTER, clusters_file, served_api_server
+from tests.service.kubernetes_peer import CLUSTER, clusters_file
 
 POLICY = "default"
 SINK = f"quota-status:{CLUSTER}"
-
-
-@pytest.fixture
-def api_server() -> Iterator[tuple[StandInApiServer, str]]:
-    with served_api_server() as served:
-        yield served
 
 
 def _replica(directory: Path, url: str, **sinks: Any) -> Replica:
