@@ -10,11 +10,14 @@ them so that the extender admits exactly those pods.
   role, size and disk; labels that cannot name a class, or name another team's or cluster's, are counted and
   left out; a cluster makes at most ``max_classes`` classes.
 - The API server down: the last good demand stands in until the max age, then nothing; ``/readyz`` says so.
+- Only the fields read of a pod are kept of it (``plugins.kubernetes.pods.READ_FIELDS``): the demand, and what the
+  extender reads, are the same from the kept pods as from the pods as sent, and every field read is kept.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 import math
@@ -47,10 +50,12 @@ from broker.service.control.service import build
 from broker.service.control.sources import AgentUsage, LiveWorld
 from broker.service.control.storage import LocalPlans, ServiceStore
 from broker.service.extender import Conventions, Extender, ExtenderConfig, Verb
+from broker.service.extender.pod import read_pod
 from broker.service.observability import ServiceMetrics
 from broker.service.observability.metrics import UnplannedPods
 from broker.store.memory import MemoryStore
 from broker.store.policy_log import PolicyLog
+from plugins.kubernetes.pods import READ_FIELDS, Fields, kept
 from tests.agent.kube_pods import Identity, PodsApiServer
 from tests.extender.builders import DOMAIN, PodBuilder, filter_body, pod
 from tests.quota.builders import group, policy
@@ -583,6 +588,166 @@ def test_pending_and_running_follow_binding_phase_and_deletion(node: str, phase:
     if deleting:
         obj["metadata"]["deletionTimestamp"] = "2026-11-21T19:45:00Z"
     assert pod_state(obj) is state
+
+
+# --- what is kept of a pod --------------------------------------------------------------------------------------
+
+
+def as_sent(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` with what the API server also sends of a Spark pod and the broker does not read: managedFields, owner
+    references, env, ports, mounts, volumes, tolerations, conditions, container statuses."""
+    sent = copy.deepcopy(obj)
+    meta, spec, status = sent["metadata"], sent["spec"], sent["status"]
+    meta["managedFields"] = [{"manager": "spark-submit", "operation": "Update", "apiVersion": "v1",
+                              "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:labels": {".": {}}},
+                                                                     "f:spec": {"f:containers": {}}}}]
+    meta["ownerReferences"] = [{"apiVersion": "v1", "kind": "Pod", "name": "driver", "uid": "uid-driver"}]
+    meta["generateName"] = f"{meta['name']}-"
+    for container in spec.get("containers", []) + spec.get("initContainers", []):
+        container["env"] = [{"name": "SPARK_USER", "value": "spark"},
+                            {"name": "SPARK_POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]
+        container["ports"] = [{"name": "blockmanager", "containerPort": 7079, "protocol": "TCP"}]
+        container["volumeMounts"] = [{"name": "spark-local-dir-1", "mountPath": "/var/data/spark-1"}]
+        container["resources"]["claims"] = [{"name": "gpu"}]
+        container["terminationMessagePolicy"] = "File"
+    spec["volumes"] = [{"name": "spark-local-dir-1", "emptyDir": {}},
+                       {"name": "token", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}]
+    spec["tolerations"] = [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"}]
+    spec["serviceAccountName"] = "spark"
+    status["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]
+    status["containerStatuses"] = [{"name": "c", "ready": False, "restartCount": 0, "state": {"waiting": {}}}]
+    status["qosClass"] = "Burstable"
+    return sent
+
+
+def varied_pods() -> dict[str, dict[str, Any]]:
+    """Pods as sent, by key, covering every field the readers look at: roles, classes, teams, disk by label and by
+    annotation, init containers and overhead, binding, phases, deletion, priority, start time, an unreadable pod, an
+    online one, one of no team."""
+    init = pod("init").ns("search").batch(1000, "1Gi").obj()
+    init["spec"]["initContainers"] = [{"name": "fetch", "resources": {"limits": {f"{DOMAIN}/batch-cpu": "3000"}}}]
+    init["spec"]["overhead"] = {f"{DOMAIN}/batch-memory": "256Mi"}
+    annotated = pod("annotated").ns("ads").batch(1000, "1Gi").obj()
+    annotated["metadata"]["annotations"] = {f"{DOMAIN}/needs-disk": "true", "prometheus.io/scrape": "true"}
+    leaving = pod("leaving").ns("search").batch(2000, "4Gi").obj()
+    leaving["metadata"]["deletionTimestamp"] = "2026-11-21T19:45:00Z"
+    started = bound(pod("started").ns("ads").batch(2000, "4Gi").priority(100), "k8s-a-n1")
+    started["status"]["startTime"] = "2026-11-21T19:41:00Z"
+    unreadable = pod("unreadable").ns("search").batch(1000, "1Gi").obj()
+    unreadable["spec"]["containers"][0]["resources"]["requests"][f"{DOMAIN}/batch-memory"] = "lots"
+    pods = [
+        pod("driver").ns("search").batch(1000, "2Gi").label("spark-role", "driver").obj(),
+        *(executor(i).obj() for i in range(3)),
+        bound(executor(3), "k8s-a-n2"),
+        bound(executor(4), "k8s-a-n2", phase="Unknown"),
+        pod("etl-0").ns("ads").batch(1000, "2Gi").of_class("ads-etl").obj(),
+        bound(pod("etl-1").ns("ads").batch(1500, "3Gi").of_class("ads-etl").am(), "k8s-a-n3"),
+        pod("shuffle").ns("ads").batch(1000, "1Gi").needs_disk().obj(),
+        pod("guest").ns("search").batch(1000, "1Gi").of_team("ads").obj(),
+        pod("tmp").ns("scratch").batch(1000, "1Gi").obj(),
+        init, annotated, leaving, started, unreadable, online("web", "search"),
+    ]
+    out: dict[str, dict[str, Any]] = {}
+    for i, obj in enumerate(pods):
+        obj["metadata"]["resourceVersion"] = str(200 + i)
+        out[f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"] = as_sent(obj)
+    return out
+
+
+def test_the_demand_of_the_kept_pods_is_the_demand_of_the_pods_as_sent() -> None:
+    sent = varied_pods()
+    whole = PodReader("k8s-a", NAMES, max_classes=100).read(sent, bindings("k8s-a"))
+    trimmed = PodReader("k8s-a", NAMES, max_classes=100).read({k: kept(p) for k, p in sent.items()},
+                                                             bindings("k8s-a"))
+    assert trimmed == whole
+    assert len(whole.classes) >= 6 and whole.unmapped and whole.unplanned  # the pods do exercise every outcome
+
+
+def test_what_the_extender_reads_of_a_kept_pod_is_what_it_reads_of_the_pod_as_sent() -> None:
+    for key, sent in varied_pods().items():
+        trimmed = kept(sent)
+        assert len(orjson.dumps(trimmed)) < len(orjson.dumps(sent)) / 2, key
+        assert pod_state(trimmed) == pod_state(sent), key
+        try:
+            facts = read_pod(sent, NAMES)
+        except InputError as exc:
+            with pytest.raises(InputError) as caught:
+                read_pod(trimmed, NAMES)
+            assert str(caught.value) == str(exc), key
+        else:
+            assert read_pod(trimmed, NAMES) == facts, key
+
+
+class Recorded(dict[str, Any]):
+    """A pod, or an object within one, that notes in ``reads`` the path of every field read of it."""
+
+    def __init__(self, value: dict[str, Any], path: tuple[str, ...], reads: set[tuple[str, ...]]) -> None:
+        super().__init__(value)
+        self._path, self._reads = path, reads
+
+    def _field(self, key: str) -> Any:
+        path = (*self._path, key)
+        self._reads.add(path)
+        return recorded(dict.__getitem__(self, key), path, self._reads)
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return self._field(key) if dict.__contains__(self, key) else self._missing(key, default)
+
+    def _missing(self, key: str, default: Any) -> Any:
+        self._reads.add((*self._path, key))
+        return default
+
+    def __getitem__(self, key: str) -> Any:
+        return self._field(key)
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            self._reads.add((*self._path, key))
+        return dict.__contains__(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        for key in dict.keys(self):
+            self._reads.add((*self._path, key))
+            yield key
+
+    def items(self) -> Any:
+        return [(key, self._field(key)) for key in dict.keys(self)]
+
+    def values(self) -> Any:
+        return [self._field(key) for key in dict.keys(self)]
+
+
+def recorded(value: Any, path: tuple[str, ...], reads: set[tuple[str, ...]]) -> Any:
+    """``value`` noting the reads of its fields (a list's elements share its path, as in ``Fields``)."""
+    if isinstance(value, dict):
+        return Recorded(value, path, reads)
+    if isinstance(value, list):
+        return [recorded(item, path, reads) for item in value]
+    return value
+
+
+def is_kept(path: tuple[str, ...], fields: Fields | None = READ_FIELDS) -> bool:
+    for key in path:
+        if fields is None:
+            return True
+        if key not in fields:
+            return False
+        fields = fields[key]
+    return True
+
+
+def test_every_field_the_demand_and_the_extender_read_of_a_pod_is_kept() -> None:
+    """Reading a field of a pod that ``READ_FIELDS`` does not keep fails here, naming the field, before it can
+    silently read as missing from the pods the broker follows."""
+    reads: set[tuple[str, ...]] = set()
+    sent = {key: recorded(obj, (), reads) for key, obj in varied_pods().items()}
+    PodReader("k8s-a", NAMES, max_classes=100).read(sent, bindings("k8s-a"))
+    for obj in sent.values():
+        pod_state(obj)
+        with contextlib.suppress(InputError):
+            read_pod(obj, NAMES)
+    assert {("metadata", "labels"), ("spec", "containers", "resources", "requests"), ("status", "phase")} <= reads
+    assert sorted(".".join(path) for path in reads if not is_kept(path)) == []
 
 
 # --- configuration -----------------------------------------------------------------------------------------------
