@@ -101,7 +101,7 @@ def serve(config_path: Path, out: Path, cpu: int | None) -> None:
 
     async def watch_board() -> None:
         # woken on the board's own event: at most one request's handling after the put
-        async for _ in replica.board.documents():
+        async for _ in replica.board.plans():
             published.append((replica.board.version, time.time()))
             plan = replica.board.plan
             if len(published) == 1 and plan is not None:

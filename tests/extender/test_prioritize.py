@@ -74,7 +74,7 @@ def test_scores_stay_within_0_and_10(
     tables = build_tables(plan(nodes=nodes, teams=[team("team-a")]))
     kind = PodKind("team-a", "exec" if classed else None, False, False, Resources.exact(*shape))
     names = [f"n{i}" for i in range(len(capacities))] + ["ghost"]
-    memo: dict[str, tuple[int, int]] = {}
+    memo: dict[str, int] = {}
     result = score_nodes(names, tables, kind, memo)
     assert len(result) == len(names) and result[-1] == 0
     assert all(0 <= score <= MAX_SCORE for score in result)

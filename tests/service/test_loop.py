@@ -5,6 +5,7 @@ readiness, metrics and the extender from the plans it makes."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 import httpx
@@ -13,7 +14,7 @@ import orjson
 from broker.errors import TemporaryPeerError
 from broker.model import Plan
 from broker.model.demand import Sink
-from broker.service.control.service import Replica, build, running
+from broker.service.control.service import SWITCH_INTERVAL_S, Replica, build, running, tune_thread_switching
 from broker.service.control.sources import Usage
 from tests.extender.builders import filter_body, pod
 from tests.service.conftest import service_config
@@ -114,3 +115,14 @@ def test_a_replica_serves_health_readiness_metrics_and_the_extender(tmp_path: Pa
             assert bad.status_code == 400
 
     asyncio.run(scenario())
+
+
+def test_a_replica_that_owns_its_process_hands_the_gil_over_every_millisecond() -> None:
+    """The loop's threads must not starve the extender's event loop (a GIL convoy at CPython's 5 ms)."""
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)
+        tune_thread_switching()
+        assert abs(sys.getswitchinterval() - SWITCH_INTERVAL_S) < 1e-9 and SWITCH_INTERVAL_S <= 0.001
+    finally:
+        sys.setswitchinterval(before)

@@ -232,15 +232,16 @@ class ControlLoop:
         stamped = plan.model_copy(update={"version": self.board.version + 1})
         fence = self.fence if self.fenced_store else None
         text = await asyncio.to_thread(stamped.model_dump_json)
-        try:
-            await asyncio.to_thread(self.store.put_plan, text, stamped.version, fence)
-        except PeerError:
-            self.metrics.store_error("put_plan")
-            raise
-        except ConflictError:
-            self.fence = None
-            raise
-        self.board.put(stamped)
+        with self.board.storing(stamped.version):
+            try:
+                await asyncio.to_thread(self.store.put_plan, text, stamped.version, fence)
+            except PeerError:
+                self.metrics.store_error("put_plan")
+                raise
+            except ConflictError:
+                self.fence = None
+                raise
+            self.board.put(stamped)
         return stamped
 
     async def _push(self, plan: Plan, path: PushPath, call: Callable[[CapacitySink], Awaitable[SinkReport]],

@@ -7,9 +7,9 @@ chunked body), 415 for a declared content type that is not JSON. ``GET /healthz`
 serves; ``GET /readyz`` only while the plan is usable (503 with the reason otherwise), so that a Service sends
 the scheduler to replicas that have a plan. ``GET /metrics`` is the Prometheus exposition.
 
-A background task follows the plan source for the app's lifetime: each update's tables are built (and the plan
-validated) off the event loop and swapped in on it; a plan that fails to load is reported and the previous one
-stays in use.
+A background task follows the plan source for the app's lifetime: each update's tables are built (and a plan
+document validated) off the event loop and swapped in on it; a plan that fails to load is reported and the
+previous one stays in use.
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from broker.errors import InputError
+from broker.model.plan import Plan
 from broker.service.extender.extender import Extender, Verb
 from broker.service.extender.plan_document import tables_from_document
 from broker.service.extender.plan_source import PlanSource
+from broker.service.extender.tables import build_tables
 from broker.service.extender.wire import write_error
 
 log = logging.getLogger(__name__)
@@ -111,7 +113,10 @@ async def follow_plans(extender: Extender, source: PlanSource) -> None:
             extender.record_load_error(update)
             continue
         try:
-            tables = await asyncio.to_thread(tables_from_document, update, extender.config.cluster)
+            if isinstance(update, Plan):
+                tables = await asyncio.to_thread(build_tables, update, extender.config.cluster)
+            else:
+                tables = await asyncio.to_thread(tables_from_document, update, extender.config.cluster)
             extender.install_tables(tables)
         except InputError as exc:
             log.warning("plan from %s not used: %s", source.describe(), exc)

@@ -135,7 +135,7 @@ class Extender:
         self._binder = binder
         self._tables: PlanTables | None = None
         self._memo: dict[PodKind, dict[str, str]] = {}
-        self._score_memo: dict[PodKind, dict[str, tuple[int, int]]] = {}
+        self._score_memo: dict[PodKind, dict[str, int]] = {}
         self.ledger = Ledger(config.assume_ttl_s)
         self.last_load_error = ""
         self.metrics = ExtenderMetrics(registry or CollectorRegistry(), self._plan_age_s)
@@ -275,7 +275,7 @@ class Extender:
             memo = self._memo[kind] = {}
         return memo
 
-    def _score_memo_for(self, kind: PodKind) -> dict[str, tuple[int, int]]:
+    def _score_memo_for(self, kind: PodKind) -> dict[str, int]:
         memo = self._score_memo.get(kind)
         if memo is None:
             if len(self._score_memo) >= _MAX_MEMO_KINDS:

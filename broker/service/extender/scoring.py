@@ -16,7 +16,6 @@ A node outside the plan scores 0.
 from __future__ import annotations
 
 from collections.abc import MutableMapping, Sequence
-from typing import cast
 
 from broker.model.quantity import UNLIMITED
 from broker.service.extender.filtering import PodKind
@@ -53,40 +52,50 @@ def node_terms(entry: NodeEntry, kind: PodKind) -> tuple[int, int]:
     return reserved, room
 
 
-OUTSIDE_PLAN = (0, -1)
-"""The memoised terms of a candidate the plan does not know: it scores 0 and takes no part in packing."""
+_RESERVATION_BITS = 3
+"""``node_code`` keeps the reservation (0, 3 or 6) in the low bits and the room above them."""
+_RESERVATION_MASK = (1 << _RESERVATION_BITS) - 1
+OUTSIDE_PLAN = -1
+"""The memoised code of a candidate the plan does not know: it scores 0 and takes no part in packing."""
+
+
+def node_code(entry: NodeEntry, kind: PodKind) -> int:
+    """``node_terms`` packed in one int (``room << 3 | reservation``), which is what ``score_nodes`` memoises:
+    an int hashes and compares far cheaper than a tuple, and a request hashes every one of its candidates'."""
+    reserved, room = node_terms(entry, kind)
+    return room << _RESERVATION_BITS | reserved
 
 
 def score_nodes(candidates: Sequence[str], tables: PlanTables, kind: PodKind,
-                memo: MutableMapping[str, tuple[int, int]]) -> list[int]:
-    """The score of every candidate, in request order; ``memo`` keeps ``node_terms`` per node name.
+                memo: MutableMapping[str, int]) -> list[int]:
+    """The score of every candidate, in request order; ``memo`` keeps ``node_code`` per node name.
 
     This runs for every candidate of every offline pod (5,000 names when the scheduler sends all), so the
-    per-name work is C-level list building only: look the terms up, fill the misses (once per plan, kind and
-    node), then score each *distinct* ``(reservation, room)`` pair once (a fleet of a few hardware shapes has
-    a few dozen) and map the names to their pair's score.
+    per-name work is C-level list building only: look the codes up (on a miss, the names missing, a set
+    difference, are filled: once per plan, kind and node), then score each *distinct* code once (a fleet of a
+    few hardware shapes has a few dozen) and map the names to their code's score.
     """
-    looked_up = list(map(memo.get, candidates))
-    if None in looked_up:
+    try:
+        codes = list(map(memo.__getitem__, candidates))
+    except KeyError:
         nodes = tables.nodes
-        for i, term in enumerate(looked_up):
-            if term is None:
-                name = candidates[i]
-                entry = nodes.get(name)
-                looked_up[i] = memo[name] = OUTSIDE_PLAN if entry is None else node_terms(entry, kind)
-    terms = cast(list[tuple[int, int]], looked_up)  # every gap was filled just above
-    distinct = set(terms)
-    rooms = [room for _, room in distinct if room >= 0]
+        for name in set(candidates).difference(memo):
+            entry = nodes.get(name)
+            memo[name] = OUTSIDE_PLAN if entry is None else node_code(entry, kind)
+        codes = list(map(memo.__getitem__, candidates))
+    distinct = set(codes)
+    rooms = [code >> _RESERVATION_BITS for code in distinct if code >= 0]
     loosest, tightest = (max(rooms), min(rooms)) if rooms else (0, 0)
     spread = loosest - tightest
     # reservation <= 6 and packing <= 4: a score never exceeds MAX_SCORE.
-    def score(reserved: int, room: int) -> int:
-        if room < 0:
+    def score(code: int) -> int:
+        if code < 0:
             return 0
-        return reserved + (_PACKING * (loosest - room) // spread if spread else 0)
+        packing = _PACKING * (loosest - (code >> _RESERVATION_BITS)) // spread if spread else 0
+        return (code & _RESERVATION_MASK) + packing
 
-    score_of = {term: score(*term) for term in distinct}
-    return list(map(score_of.__getitem__, terms))
+    score_of = {code: score(code) for code in distinct}
+    return list(map(score_of.__getitem__, codes))
 
 
-__all__ = ["MAX_SCORE", "OUTSIDE_PLAN", "node_terms", "score_nodes"]
+__all__ = ["MAX_SCORE", "OUTSIDE_PLAN", "node_code", "node_terms", "score_nodes"]
