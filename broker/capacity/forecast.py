@@ -70,24 +70,36 @@ class Forecast:
 
     def forecast_peak(self, history: UsageHistory, dim: int, now_s: float, horizon_s: float) -> FloatArray:
         """Per node, the forecast peak of online usage in dimension ``dim`` over [now, now + horizon]."""
+        return self.forecast_peaks(history, dim, now_s, (horizon_s,))[0]
+
+    def forecast_peaks(self, history: UsageHistory, dim: int, now_s: float,
+                       horizons_s: tuple[float, ...]) -> list[FloatArray]:
+        """``forecast_peak`` for several look-aheads at once (``estimate`` wants the next half hour and the next
+        day): only the seasonal peaks over the look-ahead and the trend's reach depend on it, so the recent peak,
+        the levels and the slope are read from the history once."""
         c = self.config
         last = history.last[dim].astype(np.float64)
         recent = history.peak(dim, now_s - c.recent_s, now_s).astype(np.float64)
-        forecast = np.maximum(last, recent)
+        latest = np.maximum(last, recent)
         level_now = history.mean(dim, now_s - c.level_s, now_s)
+        shifts: list[tuple[float, FloatArray]] = []
         for days in (1, 2):
             then = now_s - days * DAY_S
-            past_peak = history.peak(dim, then, then + horizon_s).astype(np.float64)
             level_then = history.mean(dim, then - c.level_s, then)
-            shift = np.nan_to_num(level_now - level_then, nan=0.0)
-            season = np.where(past_peak >= 0, past_peak + shift, -np.inf)
-            forecast = np.maximum(forecast, season)
+            shifts.append((then, np.nan_to_num(level_now - level_then, nan=0.0)))
         older = history.mean(dim, now_s - 2 * c.level_s, now_s - c.level_s)
-        slope = np.nan_to_num((level_now - older) / c.level_s, nan=0.0)
-        # The trend is extrapolated over the planning look-ahead only: a day-long extrapolation would be noise.
-        trend: FloatArray = last + np.maximum(slope, 0.0) * min(horizon_s, c.horizon_s)
-        peak: FloatArray = np.maximum(forecast, trend)
-        return peak
+        rising = np.maximum(np.nan_to_num((level_now - older) / c.level_s, nan=0.0), 0.0)
+        peaks: list[FloatArray] = []
+        for horizon_s in horizons_s:
+            forecast = latest
+            for then, shift in shifts:
+                past_peak = history.peak(dim, then, then + horizon_s).astype(np.float64)
+                season = np.where(past_peak >= 0, past_peak + shift, -np.inf)
+                forecast = np.maximum(forecast, season)
+            # The trend is extrapolated over the planning look-ahead only: a day-long extrapolation would be noise.
+            trend = last + rising * min(horizon_s, c.horizon_s)
+            peaks.append(np.maximum(forecast, trend))
+        return peaks
 
     def margin(self, history: UsageHistory, fleet: Fleet, dim: int, now_s: float) -> FloatArray:
         """Per node, the safety margin in dimension ``dim``: a floor plus a share of a typical bad spike of the last
@@ -99,23 +111,25 @@ class Forecast:
             spikes = history.spread_quantile(dim, now_s - DAY_S, now_s, c.spike_quantile).astype(np.float64)
         return c.floor_fraction * fleet.capacity(dim) + c.spike_factor * spikes
 
-    def safe_room(self, fleet: Fleet, history: UsageHistory, dim: int, now_s: float, horizon_s: float) -> FloatArray:
-        """``capacity * threshold - forecast - margin - reserve`` per node (may be negative)."""
+    def safe_rooms(self, fleet: Fleet, history: UsageHistory, dim: int, now_s: float,
+                   horizons_s: tuple[float, ...]) -> list[FloatArray]:
+        """``capacity * threshold - forecast - margin - reserve`` per node (may be negative), for each look-ahead;
+        the margin and most of the forecast do not depend on it and are computed once (see ``forecast_peaks``)."""
         threshold = self.config.cpu_threshold if dim == 0 else self.config.memory_threshold
-        return (
-            fleet.capacity(dim) * threshold
-            - self.forecast_peak(history, dim, now_s, horizon_s)
-            - self.margin(history, fleet, dim, now_s)
-            - fleet.reserved(dim)
-        )
+        ceiling = fleet.capacity(dim) * threshold
+        margin = self.margin(history, fleet, dim, now_s)
+        reserved = fleet.reserved(dim)
+        return [ceiling - peak - margin - reserved for peak in self.forecast_peaks(history, dim, now_s, horizons_s)]
 
     def estimate(self, fleet: Fleet, history: UsageHistory, now_s: float) -> Lendable:
         c = self.config
         fresh = history.age_s(now_s) <= c.stale_after_s
-        cpu = clamp_nonnegative(self.safe_room(fleet, history, 0, now_s, c.horizon_s))
-        mem = clamp_nonnegative(self.safe_room(fleet, history, 1, now_s, c.horizon_s))
-        stable_cpu = np.minimum(cpu, clamp_nonnegative(self.safe_room(fleet, history, 0, now_s, DAY_S)))
-        stable_mem = np.minimum(mem, clamp_nonnegative(self.safe_room(fleet, history, 1, now_s, DAY_S)))
+        room_cpu, day_cpu = self.safe_rooms(fleet, history, 0, now_s, (c.horizon_s, DAY_S))
+        room_mem, day_mem = self.safe_rooms(fleet, history, 1, now_s, (c.horizon_s, DAY_S))
+        cpu = clamp_nonnegative(room_cpu)
+        mem = clamp_nonnegative(room_mem)
+        stable_cpu = np.minimum(cpu, clamp_nonnegative(day_cpu))
+        stable_mem = np.minimum(mem, clamp_nonnegative(day_mem))
         cpu = self.stretch(cpu, mem)
         zero = np.zeros(len(fleet), dtype=np.int64)
         return Lendable(

@@ -44,7 +44,15 @@ class UsageHistory:
         self.last = np.zeros((2, n_nodes), dtype=np.int64)
         self.last_seen_s = np.full(n_nodes, -np.inf, dtype=np.float64)
         self.now_s = -np.inf
-        self._cache: dict[tuple[int, int, int], tuple[IntArray, IntArray, IntArray, FloatArray]] = {}
+        # Aggregates of completed buckets, per (dimension, first bucket, last bucket): each kind kept apart, so that
+        # a day-long window read for its peak alone does not pay for its sums and spreads.
+        self._peaks: dict[tuple[int, int, int], IntArray] = {}
+        self._totals: dict[tuple[int, int, int], tuple[IntArray, IntArray]] = {}
+        self._gaps: dict[tuple[int, int, int], FloatArray] = {}
+        # Per completed bucket, its spread (peak - mean) per node, computed once: the day-long spread windows move
+        # by one bucket at a time, so each bucket's row is reused by every window until its slot is overwritten.
+        self._gap_rows = np.zeros((2, *shape), dtype=np.float64)
+        self._gap_of = np.full((2, self.n_buckets), -1, dtype=np.int64)  # the bucket each row was computed for
         self._quantiles: dict[tuple[int, int, int, float], IntArray] = {}
 
     # --- writing ------------------------------------------------------------------------------------------------
@@ -57,7 +65,9 @@ class UsageHistory:
         bucket = int(now_s // self.bucket_s)
         slot = bucket % self.n_buckets
         if self._bucket_id[slot] != bucket:
-            self._cache.clear()  # a bucket completed: cached windows may now end differently
+            self._peaks.clear()  # a bucket completed: cached windows may now end differently
+            self._totals.clear()
+            self._gaps.clear()
             self._quantiles.clear()
             self._bucket_id[slot] = bucket
             self._max[:, slot] = -1
@@ -85,51 +95,85 @@ class UsageHistory:
         kept: IntArray = slots[self._bucket_id[slots] == ids]
         return kept
 
-    def _completed(self, dim: int, first: int, last: int) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
-        """Max, sum, count and max(peak - mean) per node over completed buckets [first, last]."""
+    def _completed_peak(self, dim: int, first: int, last: int) -> IntArray:
+        """Max per node over completed buckets [first, last] (-1 where nothing was seen)."""
         key = (dim, first, last)
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit
-        slots = self._slots(first, last)
-        if len(slots) == 0:
-            none = np.full(self.n_nodes, -1, dtype=np.int64)
-            zero = np.zeros(self.n_nodes, dtype=np.int64)
-            result = (none, zero, zero, np.zeros(self.n_nodes))
-        else:
-            maxima = self._max[dim, slots]
-            sums = self._sum[dim, slots]
-            counts = self._count[slots]
-            means = sums / np.maximum(counts, 1)
-            gaps = np.where(counts > 0, maxima - means, 0.0)
-            result = (maxima.max(axis=0), sums.sum(axis=0), counts.sum(axis=0), gaps.max(axis=0))
-        self._cache[key] = result
-        return result
+        hit = self._peaks.get(key)
+        if hit is None:
+            slots = self._slots(first, last)
+            hit = self._max[dim, slots].max(axis=0) if len(slots) else np.full(self.n_nodes, -1, dtype=np.int64)
+            self._peaks[key] = hit
+        return hit
 
-    def _window(self, dim: int, start_s: float, end_s: float) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
-        """Max, sum, count and spread per node over the buckets overlapping [start_s, end_s]."""
+    def _completed_total(self, dim: int, first: int, last: int) -> tuple[IntArray, IntArray]:
+        """Sum and count of samples per node over completed buckets [first, last]."""
+        key = (dim, first, last)
+        hit = self._totals.get(key)
+        if hit is None:
+            slots = self._slots(first, last)
+            if len(slots):
+                hit = (self._sum[dim, slots].sum(axis=0), self._count[slots].sum(axis=0))
+            else:
+                zero = np.zeros(self.n_nodes, dtype=np.int64)
+                hit = (zero, zero)
+            self._totals[key] = hit
+        return hit
+
+    def _completed_gap(self, dim: int, first: int, last: int) -> FloatArray:
+        """max(bucket peak - bucket mean) per node over completed buckets [first, last] (0 where nothing was seen)."""
+        key = (dim, first, last)
+        hit = self._gaps.get(key)
+        if hit is None:
+            slots = self._slots(first, last)
+            hit = self._completed_gaps(dim, slots).max(axis=0) if len(slots) else np.zeros(self.n_nodes)
+            self._gaps[key] = hit
+        return hit
+
+    def _completed_gaps(self, dim: int, slots: IntArray) -> FloatArray:
+        """``_bucket_gaps`` of completed buckets (they never change again), from the rows already computed."""
+        ids = self._bucket_id[slots]
+        stale = self._gap_of[dim, slots] != ids
+        if stale.any():
+            missing = slots[stale]
+            self._gap_rows[dim, missing] = self._bucket_gaps(dim, missing)
+            self._gap_of[dim, missing] = ids[stale]
+        rows: FloatArray = self._gap_rows[dim, slots]
+        return rows
+
+    def _bucket_gaps(self, dim: int, slots: IntArray | int) -> FloatArray:
+        """Per bucket (ring ``slots``) and node, how far the bucket's peak stood above its mean (0 without samples)."""
+        counts = self._count[slots]
+        gaps: FloatArray = np.where(counts > 0, self._max[dim, slots] - self._sum[dim, slots] / np.maximum(counts, 1),
+                                    0.0)
+        return gaps
+
+    def _bounds(self, start_s: float, end_s: float) -> tuple[int, int, int]:
+        """The first and last bucket of the window [start_s, end_s] and the bucket being filled. Each reader below
+        combines only the aggregate it needs with the filling bucket: the estimator reads every window every step."""
         first = int(start_s // self.bucket_s)
         last = int(end_s // self.bucket_s)
         current = int(self.now_s // self.bucket_s) if self.now_s > -np.inf else last + 1
-        if last < current:
-            return self._completed(dim, first, last)
-        done = self._completed(dim, first, current - 1) if first < current else None
-        slot = current % self.n_buckets
-        count = self._count[slot]
-        top = self._max[dim, slot]
-        total = self._sum[dim, slot]
-        gap = np.where(count > 0, top - total / np.maximum(count, 1), 0.0)
-        if done is None:
-            return top, total, count, gap
-        return (np.maximum(done[0], top), done[1] + total, done[2] + count, np.maximum(done[3], gap))
+        return first, last, current
 
     def peak(self, dim: int, start_s: float, end_s: float) -> IntArray:
         """Per node, the highest sample in the buckets overlapping [start_s, end_s]; -1 where nothing was seen."""
-        return self._window(dim, start_s, end_s)[0]
+        first, last, current = self._bounds(start_s, end_s)
+        if last < current:
+            return self._completed_peak(dim, first, last)
+        top: IntArray = self._max[dim, current % self.n_buckets]
+        return np.maximum(self._completed_peak(dim, first, current - 1), top) if first < current else top
 
     def mean(self, dim: int, start_s: float, end_s: float) -> FloatArray:
         """Per node, the mean sample over the buckets overlapping [start_s, end_s]; NaN where nothing was seen."""
-        _, total, count, _ = self._window(dim, start_s, end_s)
+        first, last, current = self._bounds(start_s, end_s)
+        if last < current:
+            total, count = self._completed_total(dim, first, last)
+        else:
+            slot = current % self.n_buckets
+            total, count = self._sum[dim, slot], self._count[slot]
+            if first < current:
+                done_total, done_count = self._completed_total(dim, first, current - 1)
+                total, count = done_total + total, done_count + count
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
     def spread(self, dim: int, start_s: float, end_s: float) -> IntArray:
@@ -138,7 +182,14 @@ class UsageHistory:
         This is what a short spike costs above the level a mean-based forecast sees; the forecaster keeps at
         least this much margin.
         """
-        return np.ceil(self._window(dim, start_s, end_s)[3]).astype(np.int64)
+        first, last, current = self._bounds(start_s, end_s)
+        if last < current:
+            gap = self._completed_gap(dim, first, last)
+        else:
+            gap = self._bucket_gaps(dim, current % self.n_buckets)
+            if first < current:
+                gap = np.maximum(self._completed_gap(dim, first, current - 1), gap)
+        return np.ceil(gap).astype(np.int64)
 
     def spread_quantile(self, dim: int, start_s: float, end_s: float, q: float) -> IntArray:
         """Per node, the ``q`` quantile over the completed buckets in [start_s, end_s] of (bucket peak - bucket
@@ -154,9 +205,7 @@ class UsageHistory:
         if len(slots) == 0:
             result = np.zeros(self.n_nodes, dtype=np.int64)
         else:
-            counts = self._count[slots]
-            gaps = np.where(counts > 0, self._max[dim, slots] - self._sum[dim, slots] / np.maximum(counts, 1), 0.0)
-            result = np.ceil(np.quantile(gaps, q, axis=0)).astype(np.int64)
+            result = np.ceil(np.quantile(self._completed_gaps(dim, slots), q, axis=0)).astype(np.int64)
         self._quantiles[key] = result
         return result
 

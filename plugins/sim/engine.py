@@ -28,9 +28,11 @@ every step, exactly what the safe limit leaves above that step's true online usa
 
 from __future__ import annotations
 
+import itertools
+import math
 import multiprocessing
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +55,7 @@ from plugins.sim.planning import (
     ProblemBuilder,
     net_team_quota,
 )
+from plugins.sim.queues import KeyedQueue
 from plugins.sim.results import PolicyResult, WaitHistogram
 from plugins.sim.scenario import Scenario
 from plugins.sim.teams import Holding, TeamQuotas
@@ -119,9 +122,21 @@ class PolicyRun:
         self.team_groups: dict[str, set[int]] = {}  # running placements per team, for quota reclaim
         self.ends: dict[int, list[int]] = {}
         self.jobs: list[_Job] = []
-        self.waiting: list[int] = []  # jobs whose AM is not running, in arrival order
-        self.started: list[int] = []  # jobs whose AM runs and that still want workers
-        self.in_started: set[int] = set()  # membership of ``started``
+        self.waiting: KeyedQueue[ClassKey] = KeyedQueue()  # jobs whose AM is not running, in queue order
+        # What each queued job asks (its AM and pending workers), and its sum per team: a queued job's demand does
+        # not change while it waits (no AM, so no worker runs or starts), so ``share`` reads the sums instead of
+        # walking a queue of thousands of jobs at every quota interval.
+        self.queued_demand: dict[int, tuple[int, int]] = {}
+        self.queued_by_team: dict[str, tuple[int, int]] = {}
+        self.shapes: dict[ClassKey, tuple[_ShapeKey, _ShapeKey]] = {}  # a class's worker shapes (as in ``_Job``)
+        # Jobs whose AM runs and that still want workers. An entry stays until ``place`` finds its job done or its
+        # AM dead, so a job may briefly have a stale entry, and a second one if its AM restarts meanwhile; every
+        # reader counts entries as they stand.
+        self.started: KeyedQueue[ClassKey] = KeyedQueue()
+        self.in_started: set[int] = set()  # jobs with an entry in ``started`` that ``place`` has not dropped
+        # Jobs whose entries may have become droppable (AM gone, or nothing pending) since ``place`` last looked:
+        # the only entries of blocked classes it must look at.
+        self.to_check: set[int] = set()
         self.offset_s = scenario.warmup_steps * scenario.step_s  # job arrivals count from the measured start
         self.result = PolicyResult(policy=name)
         self.quotas: TeamQuotas | None = None
@@ -136,6 +151,7 @@ class PolicyRun:
         self.planning = name == "broker"
         sites = {site.name: i for i, site in enumerate(scenario.sites)}
         self.site_of = np.array([sites[node.site] for node in inventory.nodes], dtype=np.int64)
+        self.at_site = [self.site_of == i for i in range(len(scenario.sites))]  # per site, its nodes as a mask
         self.site_names = [site.name for site in scenario.sites]
         self.team_site = {t.name: sites[t.data_site] if t.data_site else -1 for t in scenario.teams}
         self.team_read = {t.name: t.read_mbps if t.data_site else 0 for t in scenario.teams}
@@ -169,10 +185,11 @@ class PolicyRun:
 
     def arrive(self, jobs: list[Job]) -> None:
         for job in jobs:
-            self.waiting.append(len(self.jobs))
-            self.jobs.append(_Job(job=job, pending=job.instances, key=(job.team, job.cpu_milli, job.memory_mib,
-                                                                       job.needs_disk),
-                                  shape=self._shape_key(job, job.needs_disk), shape_any=self._shape_key(job, False)))
+            state = _Job(job=job, pending=job.instances, key=(job.team, job.cpu_milli, job.memory_mib, job.needs_disk),
+                         shape=self._shape_key(job, job.needs_disk), shape_any=self._shape_key(job, False))
+            self.jobs.append(state)
+            self.shapes.setdefault(state.key, (state.shape, state.shape_any))
+            self._enqueue(len(self.jobs) - 1)
 
     def finish(self, step: int) -> None:
         for g in self.ends.pop(step, ()):
@@ -180,7 +197,8 @@ class PolicyRun:
             if count == 0:
                 continue
             self._release(g, count)
-            state = self.jobs[self.g_job[g]]
+            j = self.g_job[g]
+            state = self.jobs[j]
             if self.g_am[g]:
                 continue
             state.running -= count
@@ -188,6 +206,7 @@ class PolicyRun:
             if state.pending == 0 and state.running == 0 and state.am_group >= 0:
                 am = state.am_group
                 state.am_group = -1
+                self.to_check.add(j)
                 self._release(am, self.g_count[am])
 
     def guard(self, now_s: float, online_cpu: np.ndarray, online_mem: np.ndarray) -> None:
@@ -213,9 +232,9 @@ class PolicyRun:
         quotas = self.quotas
         if quotas is None or not quotas.due(now_s):
             return
-        pending: dict[str, tuple[int, int]] = {}
+        pending = dict(self.queued_by_team)
         am = self.scenario.am_shape
-        for j in self.waiting + self.started:
+        for j in self.started:
             state = self.jobs[j]
             job = state.job
             cpu, mem = pending.get(job.team, (0, 0))
@@ -228,9 +247,16 @@ class PolicyRun:
         for g, count in quotas.reclaim(now_s, self._holdings).items():
             self._kill(g, count, reclaim=True)
 
-    def _holdings(self, teams: set[str]) -> list[Holding]:
-        return [Holding(g, team, self.g_count[g], self.g_cpu[g], self.g_mem[g], self.g_start[g], self.g_am[g])
-                for team in teams for g in self.team_groups.get(team, ())]
+    def _holdings(self, team: str) -> Iterator[Holding]:
+        """What ``team`` runs, in the order reclaim picks it: workers before AMs, the most recently started first
+        (placements started in the same step in the order of ``team_groups``; both sorts are stable). Reclaim
+        reads only the first few of a team's thousands, so they are made as it reads."""
+        groups = self.team_groups.get(team, ())
+        g_am, g_start = self.g_am, self.g_start
+        for part in ([g for g in groups if not g_am[g]], [g for g in groups if g_am[g]]):
+            part.sort(key=g_start.__getitem__, reverse=True)
+            for g in part:
+                yield Holding(g, team, self.g_count[g], self.g_cpu[g], self.g_mem[g], g_start[g], g_am[g])
 
     def publish(self, history: UsageHistory, now_s: float) -> Lendable:
         proposed = self.estimator.estimate(self.fleet, history, now_s)
@@ -244,48 +270,64 @@ class PolicyRun:
         # Worker shapes (cpu, memory, needs_disk, data site, read) that no node fits any more this step: later jobs
         # asking for them are passed over without looking at the nodes again.
         exhausted: set[_ShapeKey] = set()
-        still_started: list[int] = []
-        for j in self.started:
-            state = self.jobs[j]
+        # Classes whose workers cannot start any more this step (their shape is exhausted or their team has no
+        # room for one more): both only grow during one call, so their jobs are passed over without a look.
+        stuck: set[ClassKey] = set()
+        jobs = self.jobs
+        done: list[int] = []  # entries to drop
+        looked: set[int] = set()
+        for ticket, j in self.started.scan(stuck.__contains__):
+            looked.add(ticket)
+            state = jobs[j]
             if state.am_group < 0 or state.pending == 0:
+                done.append(ticket)  # its AM died (it is back with the new jobs) or it has everything it asked for
                 self.in_started.discard(j)
-                continue  # its AM died (it is back with the new jobs) or it has everything it asked for
-            self._place_workers(j, free_cpu, free_mem, exhausted, step, now_s)
-            if state.pending > 0:
-                still_started.append(j)
-            else:
+                continue
+            if not self._place_workers(j, free_cpu, free_mem, exhausted, step, now_s):
+                stuck.add(state.key)
+            if state.pending == 0:
+                done.append(ticket)
                 self.in_started.discard(j)
-        self.started = still_started
+        # The entries of stuck classes not looked at: their jobs no longer change in this call, so the ones that
+        # are done or lost their AM (all among ``to_check``) are dropped as a walk over every entry would.
+        for j in self.to_check:
+            state = jobs[j]
+            if state.am_group < 0 or state.pending == 0:
+                for ticket in self.started.tickets_of(j):
+                    if ticket not in looked:
+                        done.append(ticket)
+                        self.in_started.discard(j)
+        self.to_check.clear()
+        self.started.discard(done)
         am = self.scenario.am_shape
         am_ok = self._am_room(lendable) if self.am_needs_stable else np.ones(len(self.fleet), dtype=np.bool_)
-        scanned = 0
         # A team's room only shrinks during one call, so a team (or team and shape) found at its quota stays so.
         at_quota: set[tuple[str, int, int]] = set()
-        for position, j in enumerate(self.waiting):
-            job = self.jobs[j].job
-            if self._exhausted(self.jobs[j], exhausted):
-                continue  # its workers would not fit anywhere: do not hold an AM for it yet
-            if self.quotas is not None and self._at_quota(job, at_quota):
-                continue  # its team is at its runtime quota
-            scanned += 1
+
+        def passed_over(key: ClassKey) -> bool:
+            shape, shape_any = self.shapes[key]
+            if shape in exhausted or shape_any in exhausted:
+                return True  # its workers would not fit anywhere: do not hold an AM for it yet
+            return self.quotas is not None and self._at_quota(key, at_quota)  # its team is at its runtime quota
+
+        placed: list[int] = []
+        for scanned, (_, j) in enumerate(self.waiting.scan(passed_over), start=1):
             fits = am_ok & (free_cpu >= am.cpu_milli) & (free_mem >= am.memory_mib)
             candidates = np.flatnonzero(fits)
             if len(candidates) == 0 or scanned > SCAN_LIMIT:
-                # Jobs after this one were not looked at: they keep their place without being scanned.
-                head = [w for w in self.waiting[:position] if self.jobs[w].am_group < 0]
-                self.waiting = head + self.waiting[position:]
-                return  # every job needs the same AM shape: nobody else starts this step
+                break  # every job needs the same AM shape: nobody else starts this step (the rest keep their place)
             node = int(candidates[0])
-            self.jobs[j].am_group = self._start(j, node, 1, am.cpu_milli, am.memory_mib, True, step, now_s)
+            jobs[j].am_group = self._start(j, node, 1, am.cpu_milli, am.memory_mib, True, step, now_s)
+            placed.append(j)
             free_cpu[node] -= am.cpu_milli
             free_mem[node] -= am.memory_mib
             if self.am_needs_stable:
                 am_ok[node] = self._am_room(lendable, node)
             self._place_workers(j, free_cpu, free_mem, exhausted, step, now_s)
-            if self.jobs[j].pending > 0 and j not in self.in_started:
+            if jobs[j].pending > 0 and j not in self.in_started:
                 self.in_started.add(j)
-                self.started.append(j)
-        self.waiting = [w for w in self.waiting if self.jobs[w].am_group < 0]
+                self.started.append(j, jobs[j].key)
+        self._dequeue(placed)
 
     # --- the planner (``broker`` policy) -------------------------------------------------------------------------
 
@@ -307,7 +349,7 @@ class PolicyRun:
             if state.am_group >= 0 and state.pending > 0:
                 key = state.key
                 inputs.running_workers_wanted[key] = inputs.running_workers_wanted.get(key, 0) + state.pending
-        for j in self.waiting[:PLAN_QUEUE_LIMIT]:
+        for j in self.waiting.head(PLAN_QUEUE_LIMIT):
             state = self.jobs[j]
             if state.am_group < 0:
                 key = state.key
@@ -387,24 +429,39 @@ class PolicyRun:
         free_cpu = lendable.cpu_milli - self.alloc_cpu
         free_mem = lendable.memory_mib - self.alloc_mem
         res_free = self.res_free
-        for j in self.started:
+        # Classes with free worker slots; starting workers only uses slots up, so a class that has none left
+        # gets none back during this call.
+        open_keys = {key for (key, is_am), free in res_free.items() if not is_am and free > 0}
+        # Per reservation class, how many of its reservations (from the front) are full or on a node without room
+        # for one more: neither comes back during one call (slots are only taken, free capacity only shrinks), so
+        # the class's next job starts looking after them instead of walking a plan's thousands of nodes again.
+        passed: dict[tuple[ClassKey, bool], int] = {}
+        for _, j in self.started.scan(lambda key: key not in open_keys) if open_keys else ():
             state = self.jobs[j]
-            if res_free.get((state.key, False), 0) > 0 and state.am_group >= 0 and state.pending > 0:
-                self._fill_workers(j, free_cpu, free_mem, step, now_s)
+            if state.am_group >= 0 and state.pending > 0:
+                self._fill_workers(j, free_cpu, free_mem, step, now_s, passed)
+                if res_free[(state.key, False)] <= 0:
+                    open_keys.discard(state.key)
         am = self.scenario.am_shape
         if not any(free > 0 for (_, is_am), free in self.res_free.items() if is_am):
             return
-        started_any = False
-        for j in self.waiting[:PLAN_QUEUE_LIMIT]:
+
+        def passed_over(key: ClassKey) -> bool:
+            """No AM slot left for the class, or no quota room for its AM and one worker (neither comes back
+            during this call: slots are only used up or clipped, quota room only shrinks)."""
+            team, cpu_milli, memory_mib, _ = key
+            return res_free.get((key, True), 0) <= 0 or self._allowed(team, am.cpu_milli, am.memory_mib, 1) == 0 or (
+                self._allowed(team, cpu_milli, memory_mib, 1) == 0)
+
+        placed: list[int] = []
+        for _, j in self.waiting.scan(passed_over, within=PLAN_QUEUE_LIMIT):
             state = self.jobs[j]
             key = state.key
-            if state.am_group >= 0 or self.res_free.get((key, True), 0) <= 0:
-                continue
-            if self._allowed(state.job.team, am.cpu_milli, am.memory_mib, 1) == 0 or self._allowed(
-                    state.job.team, state.job.cpu_milli, state.job.memory_mib, 1) == 0:
-                continue
-            for r in self.res_by[(key, True)]:
+            reservations = self.res_by[(key, True)]
+            for index in range(passed.get((key, True), 0), len(reservations)):
+                r = reservations[index]
                 if self.r_slots[r] <= self.r_used[r]:
+                    _pass(passed, (key, True), index)
                     continue
                 node = self.r_node[r]
                 if not self._am_room(lendable, node):
@@ -412,23 +469,27 @@ class PolicyRun:
                     self.plan_stats.clipped_ams += self.r_slots[r] - self.r_used[r]
                     self._account(r, self.r_used[r] - self.r_slots[r])
                     self.r_slots[r] = self.r_used[r]
+                    _pass(passed, (key, True), index)
                     continue
                 if free_cpu[node] < am.cpu_milli or free_mem[node] < am.memory_mib:
+                    _pass(passed, (key, True), index)
                     continue
                 state.am_group = self._start(j, node, 1, am.cpu_milli, am.memory_mib, True, step, now_s, res=r)
-                started_any = True
+                placed.append(j)
                 self.plan_stats.started_reserved[state.job.team] += 1
                 free_cpu[node] -= am.cpu_milli
                 free_mem[node] -= am.memory_mib
-                self._fill_workers(j, free_cpu, free_mem, step, now_s)
+                self._fill_workers(j, free_cpu, free_mem, step, now_s, passed)
                 if state.pending > 0 and j not in self.in_started:
                     self.in_started.add(j)
-                    self.started.append(j)
+                    self.started.append(j, key)
                 break
-        if started_any:
-            self.waiting = [w for w in self.waiting if self.jobs[w].am_group < 0]
+        self._dequeue(placed)
 
-    def _fill_workers(self, j: int, free_cpu: np.ndarray, free_mem: np.ndarray, step: int, now_s: float) -> None:
+    def _fill_workers(self, j: int, free_cpu: np.ndarray, free_mem: np.ndarray, step: int, now_s: float,
+                      passed: dict[tuple[ClassKey, bool], int]) -> None:
+        """Start job ``j``'s pending workers in the free slots of its class's worker reservations, in plan order
+        (``passed``: see ``fill``)."""
         state = self.jobs[j]
         job = state.job
         key = state.key
@@ -436,13 +497,17 @@ class PolicyRun:
         if left <= 0 or self.res_free.get((key, False), 0) <= 0:
             return
         slots, used = self.r_slots, self.r_used
-        for r in self.res_by[(key, False)]:
+        reservations = self.res_by[(key, False)]
+        for index in range(passed.get((key, False), 0), len(reservations)):
+            r = reservations[index]
             if slots[r] <= used[r]:
+                _pass(passed, (key, False), index)
                 continue
             node = self.r_node[r]
             take = min(slots[r] - used[r], left, int(free_cpu[node]) // job.cpu_milli,
                        int(free_mem[node]) // job.memory_mib)
             if take <= 0:
+                _pass(passed, (key, False), index)
                 continue
             self._start(j, node, take, job.cpu_milli, job.memory_mib, False, step, now_s, res=r)
             self.plan_stats.started_reserved[job.team] += take
@@ -460,17 +525,19 @@ class PolicyRun:
             lendable.stable_cpu_milli[node] * AM_STABLE_SHARE - self.am_cpu[node] >= am.cpu_milli) & (
             lendable.stable_memory_mib[node] * AM_STABLE_SHARE - self.am_mem[node] >= am.memory_mib)
 
-    def _at_quota(self, job: Job, at_quota: set[tuple[str, int, int]]) -> bool:
-        """True when ``job``'s team cannot start its AM and one worker within its runtime quota (remembered)."""
+    def _at_quota(self, key: ClassKey, at_quota: set[tuple[str, int, int]]) -> bool:
+        """True when the team of a job of class ``key`` cannot start its AM and one worker within its runtime quota
+        (remembered)."""
         am = self.scenario.am_shape
-        team_key = (job.team, 0, 0)
-        shape_key = (job.team, job.cpu_milli, job.memory_mib)
+        team, cpu_milli, memory_mib, _ = key
+        team_key = (team, 0, 0)
+        shape_key = (team, cpu_milli, memory_mib)
         if team_key in at_quota or shape_key in at_quota:
             return True
-        if self._allowed(job.team, am.cpu_milli, am.memory_mib, 1) == 0:
+        if self._allowed(team, am.cpu_milli, am.memory_mib, 1) == 0:
             at_quota.add(team_key)
             return True
-        if self._allowed(job.team, job.cpu_milli, job.memory_mib, 1) == 0:
+        if self._allowed(team, cpu_milli, memory_mib, 1) == 0:
             at_quota.add(shape_key)
             return True
         return False
@@ -495,17 +562,18 @@ class PolicyRun:
         return state.shape in exhausted or state.shape_any in exhausted
 
     def _place_workers(self, j: int, free_cpu: np.ndarray, free_mem: np.ndarray,
-                       exhausted: set[_ShapeKey], step: int, now_s: float) -> None:
+                       exhausted: set[_ShapeKey], step: int, now_s: float) -> bool:
         """First-fit as many of job ``j``'s pending workers as the free capacity (and its team's quota) holds; for
         the planning policy within each NIC's room, at the team's data site first, then at other sites only as far
-        as the link's room (what neither running reads nor the plan's unused reservations hold) allows."""
+        as the link's room (what neither running reads nor the plan's unused reservations hold) allows. False when
+        it did not look, because the job's shape is exhausted or its team's quota has no room left for it."""
         state = self.jobs[j]
         job = state.job
         if self._exhausted(state, exhausted):
-            return
+            return False
         allowed = self._allowed(job.team, job.cpu_milli, job.memory_mib, state.pending)
         if allowed <= 0:
-            return
+            return False
         fit = np.minimum(free_cpu // job.cpu_milli, free_mem // job.memory_mib)
         if job.needs_disk:
             fit = np.where(self.disk, fit, 0)
@@ -523,12 +591,13 @@ class PolicyRun:
                     room = self.link_free.get(pair, 0) - self.link_reads.get(pair, 0) - self.res_link.get(pair, 0)
                     cap = min(cap, max(room, 0) // read)
                 if cap > 0:
-                    left -= self._first_fit(j, np.where(self.site_of == other, fit, 0), cap, free_cpu, free_mem,
+                    left -= self._first_fit(j, np.where(self.at_site[other], fit, 0), cap, free_cpu, free_mem,
                                             step, now_s)
                 if left == 0:
                     break
         if left > 0:
             exhausted.add(state.shape)  # it took everything that fits this shape
+        return True
 
     def _first_fit(self, j: int, fit: np.ndarray, want: int, free_cpu: np.ndarray, free_mem: np.ndarray, step: int,
                    now_s: float) -> int:
@@ -590,7 +659,9 @@ class PolicyRun:
         else:
             state.pending -= count
             state.running += count
-            duration_steps = max(1, int(np.ceil(state.job.duration_s / self.scenario.step_s)))
+            if state.pending == 0:
+                self.to_check.add(j)
+            duration_steps = max(1, math.ceil(state.job.duration_s / self.scenario.step_s))
             self.ends.setdefault(step + duration_steps, []).append(g)
         self.result.offline_containers += count
         self.waits.add(now_s - self.offset_s - state.job.arrival_s, count)
@@ -633,12 +704,13 @@ class PolicyRun:
             state.pending += count  # the AM asks for the lost containers again
             if j not in self.in_started:
                 self.in_started.add(j)
-                self.started.append(j)
+                self.started.append(j, state.key)
             return
         # An AM's death restarts its job: its running workers die with it and go back to the queue.
         if not reclaim:
             self.result.killed_ams += 1
         state.am_group = -1
+        self.to_check.add(j)
         for other in state.groups:
             if not self.g_am[other] and self.g_count[other] > 0:
                 lost = self.g_count[other]
@@ -650,10 +722,30 @@ class PolicyRun:
                 else:
                     self.result.killed_containers += lost
         self.in_started.discard(j)
-        self.waiting.append(j)
+        self._enqueue(j)
+
+    def _enqueue(self, j: int) -> None:
+        """Job ``j`` (its AM not running) joins the back of the queue; its demand counts for its team."""
+        state = self.jobs[j]
+        job = state.job
+        am = self.scenario.am_shape
+        demand = (state.pending * job.cpu_milli + am.cpu_milli, state.pending * job.memory_mib + am.memory_mib)
+        self.queued_demand[j] = demand
+        cpu, mem = self.queued_by_team.get(job.team, (0, 0))
+        self.queued_by_team[job.team] = (cpu + demand[0], mem + demand[1])
+        self.waiting.append(j, state.key)
+
+    def _dequeue(self, jobs: list[int]) -> None:
+        """Jobs whose AM started leave the queue, and their demand as they queued it leaves their team's sum."""
+        self.waiting.remove(jobs)
+        for j in jobs:
+            cpu, mem = self.queued_demand.pop(j)
+            team = self.jobs[j].job.team
+            total_cpu, total_mem = self.queued_by_team[team]
+            self.queued_by_team[team] = (total_cpu - cpu, total_mem - mem)
 
     def close(self, end_s: float) -> PolicyResult:
-        for j in self.waiting + self.started:
+        for j in itertools.chain(self.waiting, self.started):
             state = self.jobs[j]
             if state.pending:
                 self.waits.add(end_s - self.offset_s - state.job.arrival_s, state.pending)
@@ -781,6 +873,13 @@ def _run_policies(scenario: Scenario, inventory: Inventory, online: OnlineUsage,
     if progress is not None:
         progress(total, total)
     return [run.close(total * step_s) for run in runs]
+
+
+def _pass(passed: dict[tuple[ClassKey, bool], int], key: tuple[ClassKey, bool], index: int) -> None:
+    """Reservation ``index`` of class ``key`` is of no use for the rest of a ``fill``: the class's front of such
+    reservations grows when it is the next one."""
+    if passed.get(key, 0) == index:
+        passed[key] = index + 1
 
 
 def _site_index(inventory: Inventory) -> dict[str, np.ndarray]:

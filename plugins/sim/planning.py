@@ -108,11 +108,14 @@ class ProblemBuilder:
         room = (inputs.free_cpu >= smallest_cpu) & (inputs.free_mem >= smallest_mem)
         nodes: list[Node] = []
         lendable: dict[str, Resources] = {}
-        for i in np.flatnonzero(room).tolist():
-            node = self.as_stable[i] if inputs.am_room[i] else self.as_elastic[i]
+        index = np.flatnonzero(room)
+        # Plain ints read in one go: indexing numpy arrays one element at a time costs more than the node itself.
+        for i, stable, cpu, mem, nic in zip(index.tolist(), inputs.am_room[index].tolist(),
+                                            inputs.free_cpu[index].tolist(), inputs.free_mem[index].tolist(),
+                                            inputs.nic_free[index].tolist(), strict=True):
+            node = self.as_stable[i] if stable else self.as_elastic[i]
             nodes.append(node)
-            lendable[node.name] = Resources.exact(int(inputs.free_cpu[i]), int(inputs.free_mem[i]), 0,
-                                                  max(int(inputs.nic_free[i]), 1))
+            lendable[node.name] = Resources.exact(cpu, mem, 0, max(nic, 1))
         links = tuple(
             Link(a=link.a, b=link.b, capacity_mbps=link.capacity_mbps,
                  online_used_mbps=min(link.online_used_mbps + inputs.link_reads.get(frozenset((link.a, link.b)), 0),

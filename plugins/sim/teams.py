@@ -13,7 +13,7 @@ borrowed and lent CPU, containers reclaimed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,9 +120,11 @@ class TeamQuotas:
             s.borrowed.append(quota.borrowed.cpu_milli / 1000)
             s.lent.append(quota.lent.cpu_milli / 1000)
 
-    def reclaim(self, now_s: float, holdings: Callable[[set[str]], list[Holding]]) -> dict[int, int]:
+    def reclaim(self, now_s: float, holdings: Callable[[str], Iterator[Holding]]) -> dict[int, int]:
         """Containers to evict now, as {placement key: count}; empty unless an owner is short and a borrower is
-        over its runtime quota (``holdings`` lists what the given teams run, only asked for when needed)."""
+        over its runtime quota. ``holdings(team)`` yields what a team runs in the order reclaim picks it (workers
+        before AMs, the most recently started first); it is only asked for when needed, and only as far as
+        needed."""
         if self.runtime is None:
             return {}
         usage = {team: Resources.exact(self.used_cpu[team], self.used_mem[team]) for team in self.teams}
@@ -133,7 +135,7 @@ class TeamQuotas:
         if not over or not short:
             return {}
         containers: list[RunningContainer] = []
-        for h in self._candidates(holdings(over)):
+        for h in self._candidates(over, holdings):
             shape = Resources.exact(h.cpu_milli, h.memory_mib)
             containers.extend(RunningContainer(id=f"{h.key}/{i}", group=h.team, resources=shape,
                                                started_at_s=h.started_s, is_am=h.is_am) for i in range(h.count))
@@ -146,16 +148,17 @@ class TeamQuotas:
             self.series[eviction.group].reclaimed += 1
         return evict
 
-    def _candidates(self, holdings: list[Holding]) -> list[Holding]:
+    def _candidates(self, over: set[str], holdings: Callable[[str], Iterator[Holding]]) -> list[Holding]:
         """Per borrower, only the containers reclaim could ever pick: in its order (workers before AMs, newest
         first; every simulated container has the same priority) the ones that cover the team's excess over its
         runtime quota. Reclaim never takes a borrower below that quota, so the rest cannot be chosen; leaving
-        them out keeps each interval's reclaim to a few thousand candidates instead of every running container."""
+        them out keeps each interval's reclaim to a few thousand candidates instead of every running container,
+        and the rest are never even listed."""
         out: list[Holding] = []
-        for team in {h.team for h in holdings}:
+        for team in over:
             excess_cpu = self.used_cpu[team] - self.cap_cpu[team]
             excess_mem = self.used_mem[team] - self.cap_mem[team]
-            for h in sorted((h for h in holdings if h.team == team), key=lambda h: (h.is_am, -h.started_s)):
+            for h in holdings(team):
                 if excess_cpu <= 0 and excess_mem <= 0:
                     break
                 out.append(h)
